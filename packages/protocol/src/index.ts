@@ -1,0 +1,254 @@
+/**
+ * The wire contract between the server, the client SDK and any other
+ * Socket.IO client. Both the server and the SDK import from here, so a change
+ * to the contract is a change to one file.
+ */
+
+/** Every error code a client can receive, in an ack, a `connect_error` or a `system:error`. */
+export const ERROR_CODES = [
+  'AUTH_REQUIRED',
+  'AUTH_INVALID',
+  'AUTH_EXPIRED',
+  'TENANT_MISMATCH',
+  'FORBIDDEN',
+  'INVALID_ROOM',
+  'NOT_IN_ROOM',
+  'INVALID_PAYLOAD',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+  'ROOM_LIMIT',
+  'CONNECTION_LIMIT',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes after which reconnecting with the same credentials cannot succeed. */
+export const TERMINAL_CONNECT_ERRORS: readonly ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'TENANT_MISMATCH'];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+export const PRESENCE_STATUSES = ['online', 'away', 'busy', 'offline'] as const;
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
+
+/** Room names: 1-128 characters of `A-Z a-z 0-9 : _ . @ / -`. */
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9:_.@/-]{1,128}$/;
+/** Tenant ids: 1-64 characters of `A-Z a-z 0-9 _ . -`. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Client message ids (for duplicate suppression): 1-64 characters of `A-Z a-z 0-9 _ . : -`. */
+export const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const DEFAULT_HISTORY_LIMIT = 100;
+export const MAX_HISTORY_LIMIT = 1000;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type Metadata = Record<string, unknown>;
+
+export interface PresenceInfo {
+  userId: string;
+  status: PresenceStatus;
+  /** Milliseconds since the epoch of the last join, status change or heartbeat of any of the user's connections. */
+  lastSeen: number;
+  /** How many of this user's connections are in the room. */
+  connections: number;
+  metadata?: Metadata;
+}
+
+export interface RoomMessage {
+  /**
+   * Unique; within one room, ids sort (lexicographically, all ids have the same length)
+   * in the order members receive the messages. Format: `<16-digit sequence>-<8-char epoch>`.
+   */
+  id: string;
+  room: string;
+  /** The sender's user id (`system` for server-side publishes without a user). */
+  from: string;
+  payload: unknown;
+  /** Milliseconds since the epoch, taken when the server accepted the message. */
+  timestamp: number;
+  /** True for messages stored in history. */
+  persistent?: boolean;
+  /** The sender's client message id, when it gave one. */
+  clientMessageId?: string;
+}
+
+// ---------------------------------------------------------------------------
+// Client -> server payloads and acks
+
+export interface ErrorAck {
+  success: false;
+  error: ErrorCode;
+  /** Human-readable detail; never contains secrets or stack traces. */
+  message?: string;
+  /** For RATE_LIMITED: milliseconds until a retry can succeed. */
+  retryAfterMs?: number;
+}
+
+export type Ack<T extends object = object> = ({ success: true } & T) | ErrorAck;
+
+export interface JoinRequest {
+  room: string;
+  metadata?: Metadata;
+  /** The last message id the client saw in this room: recover what came after it. */
+  since?: string;
+}
+export type JoinAck = Ack<{
+  room: string;
+  /** With `since`: the stored messages after it, oldest first (at most one page). */
+  messages?: RoomMessage[];
+  /** With `since`: true when nothing was lost since it, false when it is older than what is retained or unknown. */
+  recovered?: boolean;
+  /** With `since`: more messages than one page follow; fetch them with `room:history` from the last id. */
+  hasMore?: boolean;
+  presence?: PresenceInfo[];
+}>;
+
+export interface LeaveRequest {
+  room: string;
+}
+export type LeaveAck = Ack<{ room: string }>;
+
+export interface SendRequest {
+  room: string;
+  payload: unknown;
+  persistent?: boolean;
+  /** Client-chosen id; a repeat within the duplicate window is acknowledged again but not delivered twice. */
+  clientMessageId?: string;
+}
+export type SendAck = Ack<{ messageId: string; duplicate?: boolean }>;
+
+export interface HistoryRequest {
+  room: string;
+  since?: string;
+  limit?: number;
+}
+export type HistoryAck = Ack<{ messages: RoomMessage[]; hasMore: boolean; recovered: boolean }>;
+
+export type RoomsAck = Ack<{ rooms: string[] }>;
+
+export interface PresenceQuery {
+  room: string;
+}
+export type PresenceAck = Ack<{ presence: PresenceInfo[] }>;
+
+export interface StatusRequest {
+  status: PresenceStatus;
+  metadata?: Metadata;
+}
+export type StatusAck = Ack;
+
+export interface HeartbeatRequest {
+  status?: PresenceStatus;
+}
+export type HeartbeatAck = Ack;
+
+export interface RefreshRequest {
+  token: string;
+}
+export type RefreshAck = Ack<{ expiresAt?: number }>;
+
+// ---------------------------------------------------------------------------
+// Server -> client payloads
+
+export interface ConnectionEstablished {
+  connectionId: string;
+  tenantId: string;
+  userId: string;
+  serverId: string;
+  heartbeatInterval: number;
+  /** Milliseconds since the epoch when the token expires, if it does. */
+  expiresAt?: number;
+}
+export interface RoomJoined {
+  room: string;
+  metadata?: Metadata;
+}
+export interface RoomLeft {
+  room: string;
+}
+export interface PresenceJoin {
+  room: string;
+  user: PresenceInfo;
+}
+export interface PresenceUpdate {
+  room: string;
+  presence: PresenceInfo[];
+}
+export interface PresenceLeave {
+  room: string;
+  userId: string;
+}
+export interface SystemRestart {
+  reason: string;
+  reconnectIn: number;
+}
+export interface SystemError {
+  code: ErrorCode;
+  message: string;
+}
+export interface ConnectErrorData {
+  code: ErrorCode;
+  message: string;
+  retryAfterMs?: number;
+}
+
+/** Events the server emits, for typed Socket.IO servers and clients. */
+export interface ServerToClientEvents {
+  'connection:established': (data: ConnectionEstablished) => void;
+  'room:joined': (data: RoomJoined) => void;
+  'room:left': (data: RoomLeft) => void;
+  'room:message': (data: RoomMessage) => void;
+  'presence:join': (data: PresenceJoin) => void;
+  'presence:update': (data: PresenceUpdate) => void;
+  'presence:leave': (data: PresenceLeave) => void;
+  'system:restart': (data: SystemRestart) => void;
+  'system:error': (data: SystemError) => void;
+}
+
+/** Events a client emits; every one takes an acknowledgement callback. */
+export interface ClientToServerEvents {
+  'room:join': (req: JoinRequest, ack: (res: JoinAck) => void) => void;
+  'room:leave': (req: LeaveRequest, ack: (res: LeaveAck) => void) => void;
+  'room:send': (req: SendRequest, ack: (res: SendAck) => void) => void;
+  'room:history': (req: HistoryRequest, ack: (res: HistoryAck) => void) => void;
+  'query:rooms': (ack: (res: RoomsAck) => void) => void;
+  'query:presence': (req: PresenceQuery, ack: (res: PresenceAck) => void) => void;
+  'presence:status': (req: StatusRequest, ack: (res: StatusAck) => void) => void;
+  'presence:heartbeat': (req: HeartbeatRequest, ack: (res: HeartbeatAck) => void) => void;
+  'auth:refresh': (req: RefreshRequest, ack: (res: RefreshAck) => void) => void;
+}
+
+export type ClientEventName = keyof ClientToServerEvents;
+export type ServerEventName = keyof ServerToClientEvents;
+
+export const CLIENT_EVENTS: readonly ClientEventName[] = [
+  'room:join',
+  'room:leave',
+  'room:send',
+  'room:history',
+  'query:rooms',
+  'query:presence',
+  'presence:status',
+  'presence:heartbeat',
+  'auth:refresh',
+];
+
+/** Body of `POST /api/publish`. */
+export interface PublishRequest {
+  tenantId: string;
+  room: string;
+  payload: unknown;
+  persistent?: boolean;
+  /** Shown as the message's `from`; default `system`. */
+  from?: string;
+}
+export interface PublishResponse {
+  messageId: string;
+}
+
+/** Message ids sort lexicographically; this compares two of them. */
+export function compareMessageIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

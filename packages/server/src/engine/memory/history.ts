@@ -1,0 +1,142 @@
+import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import { formatMessageId, initialSequence, newEpoch, parseMessageId } from '../ids.js';
+import {
+  roomKeyString,
+  type AppendOptions,
+  type AppendResult,
+  type HistoryPage,
+  type HistoryStore,
+  type NewMessage,
+  type Retention,
+  type RoomKey,
+} from '../types.js';
+
+interface Stored {
+  seq: number;
+  message: RoomMessage;
+  expiresAt: number;
+}
+
+interface RoomLog {
+  epoch: string;
+  lastSeq: number;
+  /** Highest sequence of a stored message removed by trimming or expiry. */
+  droppedUpTo: number;
+  messages: Stored[];
+  /** The room's state is forgotten after this time when it holds no message. */
+  idleUntil: number;
+}
+
+/** History kept in this process: lost on restart, which the new epoch makes visible to recovering clients. */
+export class MemoryHistoryStore implements HistoryStore {
+  private readonly rooms = new Map<string, RoomLog>();
+  private readonly seen = new Map<string, { message: RoomMessage; expiresAt: number }>();
+
+  constructor(
+    private readonly retention: Retention,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult> {
+    return this.appendSync(key, msg, opts);
+  }
+
+  /** Synchronous append: ids are assigned in call order. */
+  appendSync(key: RoomKey, msg: NewMessage, opts: AppendOptions): AppendResult {
+    const now = this.clock();
+    const k = roomKeyString(key);
+    let dedupeKey: string | undefined;
+    if (msg.clientMessageId !== undefined) {
+      dedupeKey = `${k}\u0000${msg.from}\u0000${msg.clientMessageId}`;
+      const prior = this.seen.get(dedupeKey);
+      if (prior && prior.expiresAt > now) return { message: prior.message, duplicate: true };
+    }
+    let log = this.rooms.get(k);
+    if (!log) {
+      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], idleUntil: 0 };
+      this.rooms.set(k, log);
+    }
+    const seq = ++log.lastSeq;
+    const message: RoomMessage = {
+      id: formatMessageId(seq, log.epoch),
+      room: key.room,
+      from: msg.from,
+      payload: msg.payload,
+      timestamp: msg.timestamp,
+    };
+    if (opts.persistent) message.persistent = true;
+    if (msg.clientMessageId !== undefined) message.clientMessageId = msg.clientMessageId;
+    const ttlMs = this.retention.ttlSeconds * 1000;
+    log.idleUntil = now + Math.max(ttlMs, 60_000);
+    if (opts.persistent && this.retention.maxMessages > 0) {
+      log.messages.push({ seq, message, expiresAt: now + ttlMs });
+      this.prune(log, now);
+    }
+    if (dedupeKey !== undefined) {
+      this.seen.set(dedupeKey, { message, expiresAt: now + this.retention.dedupeWindowSeconds * 1000 });
+    }
+    return { message, duplicate: false };
+  }
+
+  async read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage> {
+    const now = this.clock();
+    const log = this.rooms.get(roomKeyString(key));
+    if (log) this.prune(log, now);
+    const limit = Math.max(1, opts.limit);
+    if (opts.since === undefined) {
+      const all = log?.messages ?? [];
+      return { messages: all.slice(0, limit).map((s) => s.message), hasMore: all.length > limit, recovered: true };
+    }
+    const since = parseMessageId(opts.since);
+    if (!log) return { messages: [], hasMore: false, recovered: false };
+    let recovered = false;
+    let after = 0;
+    if (since && since.epoch === log.epoch) {
+      recovered = since.seq >= log.droppedUpTo && since.seq <= log.lastSeq;
+      after = since.seq;
+    }
+    const start = firstAfter(log.messages, after);
+    const page = log.messages.slice(start, start + limit).map((s) => s.message);
+    return { messages: page, hasMore: log.messages.length - start > limit, recovered };
+  }
+
+  async size(): Promise<number> {
+    let n = 0;
+    for (const log of this.rooms.values()) n += log.messages.length;
+    return n;
+  }
+
+  /** Drops expired messages, duplicate-window entries and idle rooms. */
+  sweep(): void {
+    const now = this.clock();
+    for (const [k, log] of this.rooms) {
+      this.prune(log, now);
+      if (log.messages.length === 0 && log.idleUntil <= now) this.rooms.delete(k);
+    }
+    for (const [k, v] of this.seen) if (v.expiresAt <= now) this.seen.delete(k);
+  }
+
+  private prune(log: RoomLog, now: number): void {
+    const max = this.retention.maxMessages;
+    let drop = 0;
+    while (drop < log.messages.length && (log.messages.length - drop > max || (log.messages[drop] as Stored).expiresAt <= now)) {
+      drop++;
+    }
+    if (drop > 0) {
+      log.droppedUpTo = Math.max(log.droppedUpTo, (log.messages[drop - 1] as Stored).seq);
+      log.messages.splice(0, drop);
+    }
+  }
+}
+
+/** Index of the first stored message with seq > after (messages are sorted by seq). */
+function firstAfter(messages: readonly Stored[], after: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((messages[mid] as Stored).seq <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
