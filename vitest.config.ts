@@ -14,6 +14,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Suites start real servers and Redis processes: two workers fit a 2-core machine.
+    globalSetup: ['packages/server/test/global-setup.ts'],
     maxWorkers: 2,
     fileParallelism: true,
   },

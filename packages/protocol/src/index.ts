@@ -102,7 +102,6 @@ export type JoinAck = Ack<{
   recovered?: boolean;
   /** With `since`: more messages than one page follow; fetch them with `room:history` from the last id. */
   hasMore?: boolean;
-  presence?: PresenceInfo[];
 }>;
 
 export interface LeaveRequest {

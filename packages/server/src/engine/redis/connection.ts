@@ -1,0 +1,80 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** A standalone connection or a Cluster: the engine works with either. */
+export type RedisClient = Redis | Cluster;
+
+/** Receives the duration of each Redis operation (for a latency histogram). */
+export type ObserveLatency = (op: string, ms: number) => void;
+
+/** An operation refused because the connection to Redis is down. */
+export class RedisUnavailableError extends Error {
+  readonly code = 'REDIS_UNAVAILABLE';
+  constructor(status: string) {
+    super(`Redis is unavailable (connection ${status})`);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/** Whether a client has ever been ready: one tracker per client, shared by every store using it. */
+const everReady = new WeakMap<RedisClient, { ready: boolean }>();
+
+function readiness(client: RedisClient): { ready: boolean } {
+  let state = everReady.get(client);
+  if (!state) {
+    const s = { ready: client.status === 'ready' };
+    client.on('ready', () => (s.ready = true));
+    everReady.set(client, s);
+    state = s;
+  }
+  return state;
+}
+
+/**
+ * Fails fast while Redis is away. ioredis would queue a command issued while
+ * it reconnects and run it much later (or fail it after many retries); the
+ * real-time layer wants an immediate error instead, so it can answer the
+ * client. Before the first connection commands are let through, so a store
+ * can be used while the client is still connecting.
+ */
+export function assertAvailable(client: RedisClient): void {
+  if (client.status !== 'ready' && readiness(client).ready) throw new RedisUnavailableError(client.status);
+}
+
+export type ScriptArg = string | number;
+export type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
+
+/**
+ * A Lua script as a command of the client (ioredis `defineCommand`: EVALSHA,
+ * falling back to EVAL when the server does not have it cached, e.g. after a
+ * restart). Keys come first in the arguments, then ARGV.
+ */
+export function defineScript(client: RedisClient, name: string, numberOfKeys: number, lua: string): ScriptCall {
+  client.defineCommand(name, { numberOfKeys, lua });
+  const fn = (client as unknown as Record<string, ScriptCall | undefined>)[name];
+  if (typeof fn !== 'function') throw new Error(`script ${name} was not defined`);
+  return fn.bind(client);
+}
+
+/** Runs one operation: refuses it while Redis is down, and reports its duration. */
+export class RedisOps {
+  constructor(
+    readonly client: RedisClient,
+    private readonly observe?: ObserveLatency,
+  ) {
+    readiness(client);
+  }
+
+  async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    assertAvailable(this.client);
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.observe?.(op, performance.now() - started);
+    }
+  }
+}
+
+/** Lua: formats an integral number without exponent (Lua's tostring gives `1.7e+15`). */
+export const LUA_INT = `local function int(n) return string.format('%.0f', n) end
+`;

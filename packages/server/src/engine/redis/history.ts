@@ -1,0 +1,110 @@
+import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import { newEpoch, parseMessageId } from '../ids.js';
+import type { AppendOptions, AppendResult, HistoryPage, HistoryStore, NewMessage, Retention, RoomKey } from '../types.js';
+import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
+import { APPEND_LUA, READ_LUA } from './history-scripts.js';
+import { KeySpace } from './keys.js';
+
+/** Where an append also publishes the new message (the broker's part of the script). */
+export interface PublishTarget {
+  command: 'PUBLISH' | 'SPUBLISH';
+  channel: string;
+  /** Published text is `head + message JSON + '}'`. */
+  head: string;
+}
+
+export interface RedisHistoryOptions {
+  client: RedisClient;
+  retention: Retention;
+  keys?: KeySpace;
+  observe?: ObserveLatency;
+}
+
+/** A room's state is kept this long after its last append even when it stores nothing, like the memory store. */
+const MIN_IDLE_MS = 60_000;
+
+/**
+ * History in Redis: per room a meta hash (epoch, last sequence, dropped-up-to)
+ * and a sorted set of messages by sequence, both written by one Lua script.
+ */
+export class RedisHistoryStore implements HistoryStore {
+  private readonly ops: RedisOps;
+  private readonly keys: KeySpace;
+  private readonly retention: Retention;
+  private readonly appendScript: ScriptCall;
+  private readonly readScript: ScriptCall;
+
+  constructor(opts: RedisHistoryOptions) {
+    this.ops = new RedisOps(opts.client, opts.observe);
+    this.keys = opts.keys ?? new KeySpace();
+    this.retention = opts.retention;
+    this.appendScript = defineScript(opts.client, 'igHistoryAppend', 3, APPEND_LUA);
+    this.readScript = defineScript(opts.client, 'igHistoryRead', 2, READ_LUA);
+  }
+
+  append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult> {
+    return this.ops.run('history.append', () => this.appendAndPublish(key, msg, opts, undefined));
+  }
+
+  /** The append script, publishing the message too when `publish` is given (not for duplicates). */
+  async appendAndPublish(key: RoomKey, msg: NewMessage, opts: AppendOptions, publish: PublishTarget | undefined): Promise<AppendResult> {
+    const message: Omit<RoomMessage, 'id'> = { room: key.room, from: msg.from, payload: msg.payload, timestamp: msg.timestamp };
+    if (opts.persistent) message.persistent = true;
+    if (msg.clientMessageId !== undefined) message.clientMessageId = msg.clientMessageId;
+    const r = this.retention;
+    const ttlMs = Math.max(0, Math.round(r.ttlSeconds * 1000));
+    const log = this.keys.historyLog(key);
+    const dedupe = msg.clientMessageId !== undefined && r.dedupeWindowSeconds > 0;
+    const reply = await this.appendScript(
+      this.keys.historyMeta(key),
+      log,
+      dedupe ? this.keys.dedupe(key, msg.from, msg.clientMessageId as string) : log,
+      newEpoch(),
+      JSON.stringify(message),
+      opts.persistent ? 1 : 0,
+      ttlMs,
+      Math.max(0, r.maxMessages),
+      Math.max(ttlMs, MIN_IDLE_MS),
+      dedupe ? 1 : 0,
+      Math.max(1, Math.round(r.dedupeWindowSeconds * 1000)),
+      publish?.command ?? '',
+      publish?.channel ?? '',
+      publish?.head ?? '',
+    );
+    const [duplicate, value] = reply as [number, string];
+    if (duplicate === 1) return { message: JSON.parse(value) as RoomMessage, duplicate: true };
+    return { message: { id: value, ...message }, duplicate: false };
+  }
+
+  read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage> {
+    return this.ops.run('history.read', async () => {
+      const limit = Math.max(1, Math.floor(opts.limit));
+      let mode = 'none';
+      let epoch = '';
+      let seq = '0';
+      if (opts.since !== undefined) {
+        const since = parseMessageId(opts.since);
+        mode = since ? 'id' : 'bad';
+        if (since) {
+          epoch = since.epoch;
+          seq = String(since.seq);
+        }
+      }
+      const reply = (await this.readScript(
+        this.keys.historyMeta(key),
+        this.keys.historyLog(key),
+        mode,
+        epoch,
+        seq,
+        limit,
+        Math.max(0, this.retention.maxMessages),
+      )) as [number, number, ...string[]];
+      const [recovered, hasMore, ...rows] = reply;
+      return {
+        messages: rows.map((m) => JSON.parse(m.slice(m.indexOf('|') + 1)) as RoomMessage),
+        hasMore: hasMore === 1,
+        recovered: recovered === 1,
+      };
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { roomKeyString, type RoomKey } from '../types.js';
+
+/**
+ * Names of every key and channel the Redis engine uses.
+ *
+ * All keys of one room carry the hash tag `{tenant#room}`, so they live in one
+ * Redis Cluster slot and one Lua script may touch them together; the room's
+ * sharded pub/sub channel carries the same tag, so a script can SPUBLISH on it
+ * from the node that owns the room. Keys that are not a room's (rate-limit
+ * buckets, counters, presence indexes) are only ever used by single-key
+ * commands and single-key scripts, so their slot does not matter.
+ */
+export class KeySpace {
+  constructor(readonly prefix = 'ig:') {
+    // A brace in the prefix would become the hash tag of every key and put all rooms in one slot.
+    if (/[{}]/.test(prefix)) throw new Error(`Redis key prefix must not contain braces: ${prefix}`);
+  }
+
+  /** `<prefix>{tenant#room}`: the common start of a room's keys. */
+  room(key: RoomKey): string {
+    return `${this.prefix}{${roomKeyString(key)}}`;
+  }
+
+  /** Hash: epoch, seq (last assigned), dropped (highest sequence lost to trimming or expiry). */
+  historyMeta(key: RoomKey): string {
+    return `${this.room(key)}:h:meta`;
+  }
+
+  /** Sorted set of stored messages scored by sequence; member `<expiresAtMs>|<message JSON>`. */
+  historyLog(key: RoomKey): string {
+    return `${this.room(key)}:h:log`;
+  }
+
+  /**
+   * Duplicate-window entry of one sender's clientMessageId. The sender id's
+   * length is part of the name so `a:b`+`c` and `a`+`b:c` never collide.
+   */
+  dedupe(key: RoomKey, from: string, clientMessageId: string): string {
+    return `${this.room(key)}:h:dup:${from.length}:${from}:${clientMessageId}`;
+  }
+
+  /** Pub/sub channel of a room's messages. */
+  channel(key: RoomKey): string {
+    return `${this.room(key)}:m`;
+  }
+
+  /** Hash of a room's presence entries: fields `u:`, `s:`, `sv:`, `ma:`, `m:` + connection id. */
+  presenceEntries(key: RoomKey): string {
+    return `${this.room(key)}:p:c`;
+  }
+
+  /** Sorted set of a room's connections scored by last touch (ms). */
+  presenceSeen(key: RoomKey): string {
+    return `${this.room(key)}:p:t`;
+  }
+
+  /** Prefix of a room's per-user sets of connection ids (the user id follows). */
+  presenceUserPrefix(key: RoomKey): string {
+    return `${this.room(key)}:p:u:`;
+  }
+
+  /** Sorted set of room keys scored by the earliest time one of their entries may expire. */
+  presenceDue(): string {
+    return `${this.prefix}presence:due`;
+  }
+
+  /** Set of the room keys a connection has presence in (to find them on touch). */
+  presenceConnection(connectionId: string): string {
+    return `${this.prefix}presence:conn:${connectionId}`;
+  }
+
+  rateBucket(key: string): string {
+    return `${this.prefix}rate:${key}`;
+  }
+
+  counter(key: string): string {
+    return `${this.prefix}count:${key}`;
+  }
+}

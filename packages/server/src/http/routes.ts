@@ -1,0 +1,245 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ROOM_NAME_PATTERN, TENANT_ID_PATTERN, type ErrorCode } from '@intelgraph/websocket-protocol';
+import type { Config } from '../config.js';
+import type { Engine } from '../engine/types.js';
+import { CodedError, toCoded } from '../errors.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { IoServer } from '../realtime/context.js';
+import { jsonSize } from '../realtime/validation.js';
+
+export interface HttpDeps {
+  config: Readonly<Config>;
+  engine: Engine;
+  metrics: Metrics;
+  logger: Logger;
+  lifecycle: Lifecycle;
+  io: IoServer;
+  startedAt: number;
+  /** Refreshes gauges read from the stores before a scrape. */
+  beforeScrape?: () => Promise<void>;
+}
+
+const publishSchema = z.object({
+  tenantId: z.string().regex(TENANT_ID_PATTERN),
+  room: z.string().regex(ROOM_NAME_PATTERN),
+  payload: z.unknown(),
+  persistent: z.boolean().optional(),
+  from: z.string().min(1).max(256).optional(),
+});
+
+const STATUS_OF: Partial<Record<ErrorCode, number>> = {
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  FORBIDDEN: 403,
+  INVALID_ROOM: 400,
+  INVALID_PAYLOAD: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500,
+};
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const coded = toCoded(err);
+  send(res, STATUS_OF[coded.code] ?? 400, { error: coded.code, message: coded.message });
+}
+
+/** Constant-time comparison of a presented bearer token with the expected one. */
+export function bearerMatches(req: IncomingMessage, expected: string | undefined): boolean {
+  if (expected === undefined) return false;
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || !/^Bearer\s+/i.test(header)) return false;
+  const given = Buffer.from(header.replace(/^Bearer\s+/i, '').trim());
+  const want = Buffer.from(expected);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new CodedError('PAYLOAD_TOO_LARGE', `Bodies are limited to ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function originAllowed(origins: readonly string[], origin: string | undefined): boolean {
+  return origin === undefined || origins.includes('*') || origins.includes(origin);
+}
+
+/** The HTTP routes other than Socket.IO's own. */
+export function createHttpHandler(deps: HttpDeps) {
+  const { config, engine, metrics, lifecycle, io, logger } = deps;
+
+  async function dependencies() {
+    const checks = await Promise.all(
+      engine.health.map(async (h) => {
+        try {
+          const r = await Promise.race([
+            h.check(),
+            new Promise<{ ok: false; detail: string }>((resolve) => setTimeout(() => resolve({ ok: false, detail: 'timeout' }), 2000).unref()),
+          ]);
+          return [h.name, r] as const;
+        } catch {
+          return [h.name, { ok: false, detail: 'unreachable' }] as const;
+        }
+      }),
+    );
+    return Object.fromEntries(checks) as Record<string, { ok: boolean; latencyMs?: number; detail?: string }>;
+  }
+
+  async function health(res: ServerResponse) {
+    const checks = await dependencies();
+    const ok = Object.values(checks).every((d) => d.ok);
+    send(res, 200, {
+      status: ok ? 'ok' : 'degraded',
+      serverId: config.serverId,
+      engine: engine.name,
+      lifecycle: lifecycle.state,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      connections: io.of('/').sockets.size,
+      dependencies: checks,
+    });
+  }
+
+  async function ready(res: ServerResponse) {
+    if (!lifecycle.accepting) return send(res, 503, { status: 'unavailable', reason: 'shutting down' });
+    const d = await dependencies();
+    const down = Object.entries(d).filter(([, v]) => !v.ok).map(([k]) => k);
+    if (down.length) return send(res, 503, { status: 'unavailable', reason: `dependencies down: ${down.join(', ')}` });
+    send(res, 200, { status: 'ready' });
+  }
+
+  async function stats(res: ServerResponse) {
+    const byTenant: Record<string, number> = {};
+    for (const s of io.of('/').sockets.values()) {
+      const t = s.data.identity?.tenantId;
+      if (t) byTenant[t] = (byTenant[t] ?? 0) + 1;
+    }
+    let rooms = 0;
+    let memberships = 0;
+    for (const [name, members] of io.of('/').adapter.rooms) {
+      if (name.includes('#')) {
+        rooms++;
+        memberships += members.size;
+      }
+    }
+    const mem = process.memoryUsage();
+    send(res, 200, {
+      serverId: config.serverId,
+      engine: engine.name,
+      lifecycle: lifecycle.state,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      connections: { total: io.of('/').sockets.size, byTenant },
+      rooms: { active: rooms, subscriptions: memberships },
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+    });
+  }
+
+  async function publish(req: IncomingMessage, res: ServerResponse) {
+    if (config.apiKey === undefined) throw new CodedError('FORBIDDEN', 'The publish API is disabled: set API_KEY');
+    if (!req.headers.authorization) throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <API_KEY> is required');
+    if (!bearerMatches(req, config.apiKey)) throw new CodedError('AUTH_INVALID', 'Invalid API key');
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type)) throw new CodedError('INVALID_PAYLOAD', 'Content-Type must be application/json');
+    const text = await readBody(req, Math.max(config.maxMessageBytes, 1024) + 4096);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new CodedError('INVALID_PAYLOAD', 'The body is not valid JSON');
+    }
+    const r = publishSchema.safeParse(body);
+    if (!r.success) {
+      const field = String(r.error.issues[0]?.path[0] ?? 'body');
+      throw new CodedError(field === 'room' ? 'INVALID_ROOM' : 'INVALID_PAYLOAD', `Invalid field "${field}"`);
+    }
+    const p = r.data;
+    if (p.payload === undefined) throw new CodedError('INVALID_PAYLOAD', 'A payload is required');
+    const size = jsonSize(p.payload);
+    if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
+    const persistent = p.persistent === true;
+    if (persistent && !config.persistence.enabled) throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server');
+    const result = await engine.broker.publish(
+      { tenantId: p.tenantId, room: p.room },
+      { from: p.from ?? 'system', payload: p.payload, timestamp: Date.now() },
+      { persistent },
+    );
+    if (persistent) metrics.messagesPersisted.inc({ tenant: metrics.tenant(p.tenantId) });
+    send(res, 200, { messageId: result.message.id });
+  }
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const origin = req.headers.origin;
+    if (origin !== undefined && originAllowed(config.corsOrigins, origin)) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader('access-control-allow-headers', 'authorization, content-type');
+      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    }
+    try {
+      if (req.method === 'OPTIONS') {
+        if (!originAllowed(config.corsOrigins, origin)) return send(res, 403, { error: 'FORBIDDEN', message: 'Origin not allowed' });
+        res.writeHead(204).end();
+        return;
+      }
+      if (!originAllowed(config.corsOrigins, origin)) return send(res, 403, { error: 'FORBIDDEN', message: 'Origin not allowed' });
+      const route = `${req.method} ${url.pathname}`;
+      switch (route) {
+        case 'GET /health':
+          return await health(res);
+        case 'GET /health/live':
+          return send(res, 200, { status: 'live' });
+        case 'GET /health/ready':
+          return await ready(res);
+        case 'GET /metrics': {
+          await deps.beforeScrape?.().catch(() => {});
+          const text = await metrics.registry.metrics();
+          return send(res, 200, text, { 'content-type': metrics.registry.contentType });
+        }
+        case 'GET /stats':
+          if ((config.env === 'production' || config.statsToken !== undefined) && !bearerMatches(req, config.statsToken)) {
+            return send(res, 401, { error: 'AUTH_REQUIRED', message: 'Authorization: Bearer <STATS_TOKEN> is required' });
+          }
+          return await stats(res);
+        case 'POST /api/publish':
+          return await publish(req, res);
+        default:
+          if (['/health', '/health/live', '/health/ready', '/metrics', '/stats', '/api/publish'].includes(url.pathname)) {
+            return send(res, 405, { error: 'INVALID_PAYLOAD', message: 'Method not allowed' });
+          }
+          return send(res, 404, { error: 'INVALID_PAYLOAD', message: 'Not found' });
+      }
+    } catch (err) {
+      const coded = toCoded(err);
+      if (coded.code === 'INTERNAL') logger.error({ err, path: url.pathname }, 'http request failed');
+      metrics.errors.inc({ type: coded.code });
+      if (!res.headersSent) sendError(res, coded);
+    }
+  };
+}

@@ -1,0 +1,137 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import client from 'prom-client';
+
+/**
+ * The server's Prometheus metrics on a registry of its own (no globals), with
+ * tenant labels bounded: the first `maxTenants` tenants seen get their own
+ * label value, later ones share `_other`.
+ */
+export function createMetrics(opts: { maxTenants: number; serverId: string; collectDefault?: boolean }) {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ server: opts.serverId });
+  if (opts.collectDefault !== false) client.collectDefaultMetrics({ register: registry });
+  const known = new Set<string>();
+  const tenant = (id: string): string => {
+    if (known.has(id)) return id;
+    if (known.size < opts.maxTenants) {
+      known.add(id);
+      return id;
+    }
+    return '_other';
+  };
+  const latencyBuckets = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+
+  const m = {
+    registry,
+    tenant,
+    activeConnections: new client.Gauge({
+      name: 'websocket_active_connections',
+      help: 'Open connections by tenant and presence status',
+      labelNames: ['tenant', 'status'] as const,
+      registers: [registry],
+    }),
+    connectionsTotal: new client.Counter({
+      name: 'websocket_connections_total',
+      help: 'Connections accepted since start, by tenant',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
+    connectionsRejected: new client.Counter({
+      name: 'websocket_connections_rejected_total',
+      help: 'Handshakes refused, by error code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    messagesSent: new client.Counter({
+      name: 'websocket_messages_sent_total',
+      help: 'Room messages this instance delivered to its local members (one per message and room, not per recipient)',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
+    messagesReceived: new client.Counter({
+      name: 'websocket_messages_received_total',
+      help: 'Client events received, by tenant and event',
+      labelNames: ['tenant', 'event'] as const,
+      registers: [registry],
+    }),
+    messageLatency: new client.Histogram({
+      name: 'websocket_message_latency_ms',
+      help: 'Time from receiving a client event to acknowledging it, in milliseconds',
+      labelNames: ['event'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    activeRooms: new client.Gauge({
+      name: 'websocket_active_rooms',
+      help: 'Rooms with at least one member on this instance',
+      registers: [registry],
+    }),
+    roomSubscriptions: new client.Gauge({
+      name: 'websocket_room_subscriptions',
+      help: 'Room memberships (connection x room) on this instance',
+      registers: [registry],
+    }),
+    errors: new client.Counter({
+      name: 'websocket_errors_total',
+      help: 'Errors returned to clients or raised internally, by type (error code)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    redisLatency: new client.Histogram({
+      name: 'websocket_redis_latency_ms',
+      help: 'Redis operation latency in milliseconds, by operation',
+      labelNames: ['operation'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    eventLoopLag: new client.Gauge({
+      name: 'websocket_event_loop_lag_ms',
+      help: 'Event loop delay (p99 over the interval since the previous scrape), in milliseconds',
+      registers: [registry],
+      collect() {
+        const p99 = lag.percentile(99);
+        this.set(Number.isFinite(p99) ? p99 / 1e6 : 0);
+        lag.reset();
+      },
+    }),
+    rateLimited: new client.Counter({
+      name: 'websocket_rate_limited_total',
+      help: 'Requests refused by a rate limit or cap, by scope',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
+    presenceEntries: new client.Gauge({
+      name: 'websocket_presence_entries',
+      help: 'Presence entries (user x room) in the presence store',
+      registers: [registry],
+    }),
+    historyMessages: new client.Gauge({
+      name: 'websocket_history_messages',
+      help: 'Messages stored in history',
+      registers: [registry],
+    }),
+    historyRecoveries: new client.Counter({
+      name: 'websocket_history_recoveries_total',
+      help: 'Joins with `since`: hit when nothing was lost, miss when recovered was false',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    messagesPersisted: new client.Counter({
+      name: 'websocket_messages_persisted_total',
+      help: 'Messages stored in history by this instance',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
+    close() {
+      lag.disable();
+      registry.clear();
+    },
+  };
+  for (const r of ['hit', 'miss']) m.historyRecoveries.inc({ result: r }, 0);
+  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection']) m.rateLimited.inc({ scope: s }, 0);
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,39 @@
+import type { Server, Socket } from 'socket.io';
+import type { ClientToServerEvents, Metadata, PresenceStatus, ServerToClientEvents } from '@intelgraph/websocket-protocol';
+import type { AuthorizeHook } from '../auth/authorize.js';
+import type { Identity, TokenVerifier } from '../auth/verify.js';
+import type { Config } from '../config.js';
+import type { Engine, RoomKey } from '../engine/types.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { MemoryRateLimiter } from '../engine/memory/rate-limiter.js';
+
+/** Per-connection state, kept small: it lives as long as the connection. */
+export interface ConnState {
+  identity: Identity;
+  status: PresenceStatus;
+  metadata?: Metadata;
+  /** Room name -> key, for the rooms this connection is in (or joining). */
+  rooms: Map<string, RoomKey>;
+  /** Label value for tenant metrics. */
+  tenantLabel: string;
+  expiryTimer?: NodeJS.Timeout;
+  closed: boolean;
+}
+
+export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;
+export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;
+
+/** What the real-time layer is built from (all made once in the composition root). */
+export interface RealtimeDeps {
+  config: Readonly<Config>;
+  engine: Engine;
+  metrics: Metrics;
+  logger: Logger;
+  verify: TokenVerifier;
+  authorize?: AuthorizeHook;
+  lifecycle: Lifecycle;
+  /** Per-connection and per-address buckets stay in this process. */
+  localLimiter: MemoryRateLimiter;
+}

@@ -1,0 +1,134 @@
+import type { Metadata, PresenceInfo } from '@intelgraph/websocket-protocol';
+import { CodedError } from '../errors.js';
+import { roomKeyString, type PresenceChange, type RoomKey } from '../engine/types.js';
+import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
+import { checkMetadata, parse, schemas } from './validation.js';
+import { claimAllows } from '../auth/authorize.js';
+
+/**
+ * Presence: writes to the store and announces what changed to the room's
+ * members (through the adapter, so members on every instance hear it).
+ */
+export function createPresence(io: IoServer, deps: RealtimeDeps) {
+  const { engine, metrics, logger, config } = deps;
+
+  function announce(change: PresenceChange, except?: IoSocket): void {
+    const k = roomKeyString(change.key);
+    const room = change.key.room;
+    switch (change.kind) {
+      case 'join':
+        (except ? except.to(k) : io.to(k)).emit('presence:join', { room, user: change.user });
+        return;
+      case 'update':
+        io.to(k).emit('presence:update', { room, presence: [change.user] });
+        return;
+      case 'leave':
+        io.to(k).emit('presence:leave', { room, userId: change.userId });
+        return;
+      case 'none':
+        return;
+    }
+  }
+
+  async function joined(socket: IoSocket, key: RoomKey, metadata: Metadata | undefined): Promise<void> {
+    const s = socket.data;
+    const change = await engine.presence.join(
+      key,
+      {
+        connectionId: socket.id,
+        userId: s.identity.userId,
+        status: s.status,
+        serverId: config.serverId,
+        ...((metadata ?? s.metadata) !== undefined && { metadata: (metadata ?? s.metadata) as Metadata }),
+      },
+      Date.now(),
+    );
+    announce(change, socket);
+  }
+
+  async function left(socket: IoSocket, key: RoomKey): Promise<void> {
+    announce(await engine.presence.leave(key, socket.id, Date.now()));
+  }
+
+  function setConnectionStatusMetric(socket: IoSocket, next: typeof socket.data.status): void {
+    const s = socket.data;
+    if (s.status === next) return;
+    metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
+    metrics.activeConnections.inc({ tenant: s.tenantLabel, status: next });
+  }
+
+  async function status(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.status, raw);
+    checkMetadata(req.metadata);
+    await applyStatus(socket, req.status, req.metadata);
+    return {};
+  }
+
+  async function applyStatus(socket: IoSocket, next: typeof socket.data.status, metadata: Metadata | undefined): Promise<void> {
+    const s = socket.data;
+    setConnectionStatusMetric(socket, next);
+    s.status = next;
+    if (metadata !== undefined) s.metadata = metadata;
+    const changes = await engine.presence.setStatus([...s.rooms.values()], socket.id, next, metadata, Date.now());
+    for (const c of changes) announce(c);
+  }
+
+  async function heartbeat(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.heartbeat, raw ?? {});
+    if (req.status !== undefined && req.status !== socket.data.status) await applyStatus(socket, req.status, undefined);
+    else await engine.presence.touch([socket.id], Date.now());
+    return {};
+  }
+
+  async function query(socket: IoSocket, raw: unknown): Promise<{ presence: PresenceInfo[] }> {
+    const req = parse(schemas.presenceQuery, raw);
+    if (!claimAllows(socket.data.identity, req.room)) throw new CodedError('FORBIDDEN', 'Not allowed to see presence in this room');
+    if (deps.authorize) {
+      const ctx = { userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId, roles: socket.data.identity.roles, connectionId: socket.id };
+      let ok = false;
+      try {
+        ok = await deps.authorize(ctx, 'presence', req.room);
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new CodedError('FORBIDDEN', 'Not allowed to see presence in this room');
+    }
+    return { presence: await engine.presence.list({ tenantId: socket.data.identity.tenantId, room: req.room }, Date.now()) };
+  }
+
+  /**
+   * Keeps this instance's entries alive and removes those whose instance died
+   * without saying goodbye; each removal is announced by exactly one instance.
+   */
+  function startMaintenance(): () => void {
+    const touchTimer = setInterval(() => {
+      const ids = [...io.of('/').sockets.keys()];
+      if (ids.length === 0) return;
+      engine.presence.touch(ids, Date.now()).catch((err: unknown) => logger.warn({ err }, 'presence touch failed'));
+      const members = [];
+      for (const sock of io.of('/').sockets.values()) {
+        const id = sock.data.identity;
+        if (id) members.push({ key: `conn:${id.tenantId}:${id.userId}`, member: sock.id });
+      }
+      engine.counters.touch(members, Date.now()).catch((err: unknown) => logger.warn({ err }, 'connection counter touch failed'));
+    }, Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)));
+    const sweepTimer = setInterval(() => {
+      engine.presence
+        .sweep(Date.now())
+        .then((changes) => {
+          for (const c of changes) announce(c);
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'presence sweep failed'));
+    }, Math.max(100, Math.min(config.heartbeatIntervalMs, 10_000)));
+    touchTimer.unref();
+    sweepTimer.unref();
+    return () => {
+      clearInterval(touchTimer);
+      clearInterval(sweepTimer);
+    };
+  }
+
+  return { joined, left, status, heartbeat, query, startMaintenance, announce };
+}
+
+export type PresenceAnnouncer = ReturnType<typeof createPresence>;

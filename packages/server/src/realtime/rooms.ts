@@ -1,0 +1,162 @@
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@intelgraph/websocket-protocol';
+import { claimAllows, type AuthContext, type RoomAction } from '../auth/authorize.js';
+import { CodedError } from '../errors.js';
+import { roomKeyString, type RoomKey } from '../engine/types.js';
+import type { IoSocket, RealtimeDeps } from './context.js';
+import type { PresenceAnnouncer } from './presence.js';
+import { checkMetadata, jsonSize, parse, schemas } from './validation.js';
+
+/** Messages returned in one join ack at most; the rest is paged with `room:history`. */
+export const JOIN_RECOVERY_PAGE = 200;
+
+export function authContext(socket: IoSocket): AuthContext {
+  const id = socket.data.identity;
+  const ctx: AuthContext = { userId: id.userId, tenantId: id.tenantId, roles: id.roles, connectionId: socket.id };
+  if (id.rooms !== undefined) ctx.rooms = id.rooms;
+  return ctx;
+}
+
+/** Room handlers: join, leave, send, history, query:rooms. */
+export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnouncer) {
+  const { config, engine, metrics } = deps;
+
+  async function authorize(socket: IoSocket, action: RoomAction, room: string): Promise<void> {
+    if (!claimAllows(socket.data.identity, room)) throw new CodedError('FORBIDDEN', `Not allowed to ${action} in this room`);
+    if (deps.authorize) {
+      let allowed: boolean;
+      try {
+        allowed = await deps.authorize(authContext(socket), action, room);
+      } catch {
+        allowed = false;
+      }
+      if (!allowed) throw new CodedError('FORBIDDEN', `Not allowed to ${action} in this room`);
+    }
+  }
+
+  const keyOf = (socket: IoSocket, room: string): RoomKey => ({ tenantId: socket.data.identity.tenantId, room });
+
+  async function join(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.join, raw);
+    checkMetadata(req.metadata);
+    const state = socket.data;
+    const already = state.rooms.has(req.room);
+    if (!already) {
+      const max = config.limits.maxRoomsPerConnection;
+      if (max > 0 && state.rooms.size >= max) {
+        metrics.rateLimited.inc({ scope: 'rooms_per_connection' });
+        throw new CodedError('ROOM_LIMIT', `At most ${max} rooms per connection`);
+      }
+    }
+    await authorize(socket, 'join', req.room);
+    const key = keyOf(socket, req.room);
+    const k = roomKeyString(key);
+    if (!already) {
+      state.rooms.set(req.room, key);
+      try {
+        // Subscribed before joining: no message published after the ack can miss this instance.
+        await engine.broker.subscribe(key);
+      } catch (err) {
+        state.rooms.delete(req.room);
+        throw err;
+      }
+      if (state.closed) {
+        await engine.broker.unsubscribe(key).catch(() => {});
+        throw new CodedError('INVALID_PAYLOAD', 'The connection closed');
+      }
+      socket.join(k);
+      metrics.roomSubscriptions.inc();
+    }
+    await presence.joined(socket, key, req.metadata);
+    const ack: { room: string; messages?: RoomMessage[]; recovered?: boolean; hasMore?: boolean } = { room: req.room };
+    if (req.since !== undefined) {
+      const page = await engine.history.read(key, { since: req.since, limit: JOIN_RECOVERY_PAGE });
+      ack.messages = page.messages;
+      ack.recovered = page.recovered;
+      ack.hasMore = page.hasMore;
+      metrics.historyRecoveries.inc({ result: page.recovered ? 'hit' : 'miss' });
+    }
+    setImmediate(() => socket.emit('room:joined', req.metadata !== undefined ? { room: req.room, metadata: req.metadata } : { room: req.room }));
+    return ack;
+  }
+
+  /** Removes the connection from a room it is in (leave or disconnect). */
+  async function removeFrom(socket: IoSocket, room: string): Promise<void> {
+    const key = socket.data.rooms.get(room);
+    if (!key) return;
+    socket.data.rooms.delete(room);
+    socket.leave(roomKeyString(key));
+    metrics.roomSubscriptions.dec();
+    await Promise.allSettled([engine.broker.unsubscribe(key), presence.left(socket, key)]);
+  }
+
+  async function leave(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.leave, raw);
+    if (!socket.data.rooms.has(req.room)) throw new CodedError('NOT_IN_ROOM');
+    await removeFrom(socket, req.room);
+    setImmediate(() => socket.emit('room:left', { room: req.room }));
+    return { room: req.room };
+  }
+
+  async function send(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.send, raw);
+    const state = socket.data;
+    const key = state.rooms.get(req.room);
+    if (!key) throw new CodedError('NOT_IN_ROOM');
+    if (req.payload === undefined) throw new CodedError('INVALID_PAYLOAD', 'A payload is required');
+    const size = jsonSize(req.payload);
+    if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) {
+      throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
+    }
+    const persistent = req.persistent === true;
+    if (persistent && !config.persistence.enabled) {
+      throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server: send without persistent');
+    }
+    await consumeMessageLimits(socket);
+    const result = await engine.broker.publish(
+      key,
+      {
+        from: state.identity.userId,
+        payload: req.payload,
+        timestamp: Date.now(),
+        ...(req.clientMessageId !== undefined && { clientMessageId: req.clientMessageId }),
+      },
+      { persistent, exceptConnectionId: socket.id },
+    );
+    if (persistent && !result.duplicate) metrics.messagesPersisted.inc({ tenant: state.tenantLabel });
+    return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
+  }
+
+  async function consumeMessageLimits(socket: IoSocket): Promise<void> {
+    const { limits } = config;
+    const id = socket.data.identity;
+    const conn = deps.localLimiter.consumeSync(`c:${socket.id}`, limits.connection.rate, limits.connection.burst);
+    if (!conn.allowed) return refuse('connection', conn.retryAfterMs);
+    const [user, tenant] = await Promise.all([
+      limits.user.rate > 0 ? engine.rateLimiter.consume(`u:${id.tenantId}:${id.userId}`, limits.user.rate, limits.user.burst) : undefined,
+      limits.tenant.rate > 0 ? engine.rateLimiter.consume(`t:${id.tenantId}`, limits.tenant.rate, limits.tenant.burst) : undefined,
+    ]);
+    if (user && !user.allowed) return refuse('user', user.retryAfterMs);
+    if (tenant && !tenant.allowed) return refuse('tenant', tenant.retryAfterMs);
+  }
+
+  function refuse(scope: string, retryAfterMs: number): never {
+    metrics.rateLimited.inc({ scope });
+    throw new CodedError('RATE_LIMITED', `Rate limit exceeded (${scope})`, retryAfterMs);
+  }
+
+  async function history(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.history, raw);
+    await authorize(socket, 'history', req.room);
+    const limit = Math.min(req.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
+    const page = await engine.history.read(keyOf(socket, req.room), { ...(req.since !== undefined && { since: req.since }), limit });
+    return { messages: page.messages, hasMore: page.hasMore, recovered: page.recovered };
+  }
+
+  function queryRooms(socket: IoSocket) {
+    return { rooms: [...socket.data.rooms.keys()] };
+  }
+
+  return { join, leave, send, history, queryRooms, removeFrom, authorize };
+}
+
+export type RoomHandlers = ReturnType<typeof createRoomHandlers>;

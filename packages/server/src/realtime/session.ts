@@ -1,0 +1,42 @@
+import { CodedError } from '../errors.js';
+import type { IoSocket, RealtimeDeps } from './context.js';
+import { parse, schemas } from './validation.js';
+
+/** setTimeout's longest delay; longer expiries are re-armed in steps. */
+const MAX_TIMER = 2_147_483_647;
+
+/** Token expiry while connected, and `auth:refresh`. */
+export function createSession(deps: RealtimeDeps) {
+  function armExpiry(socket: IoSocket): void {
+    const s = socket.data;
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    s.expiryTimer = undefined;
+    const at = s.identity.expiresAt;
+    if (at === undefined || s.closed) return;
+    const delay = at - Date.now();
+    if (delay > MAX_TIMER) {
+      s.expiryTimer = setTimeout(() => armExpiry(socket), MAX_TIMER);
+      return;
+    }
+    s.expiryTimer = setTimeout(() => {
+      if (s.closed) return;
+      deps.metrics.errors.inc({ type: 'AUTH_EXPIRED' });
+      socket.emit('system:error', { code: 'AUTH_EXPIRED', message: 'The token has expired: reconnect with a new token' });
+      socket.disconnect(true);
+    }, Math.max(0, delay));
+  }
+
+  async function refresh(socket: IoSocket, raw: unknown) {
+    const req = parse(schemas.refresh, raw);
+    const next = await deps.verify(req.token);
+    const cur = socket.data.identity;
+    if (next.userId !== cur.userId || next.tenantId !== cur.tenantId) {
+      throw new CodedError('AUTH_INVALID', 'A refreshed token must be for the same user and tenant');
+    }
+    socket.data.identity = next;
+    armExpiry(socket);
+    return next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {};
+  }
+
+  return { armExpiry, refresh };
+}
