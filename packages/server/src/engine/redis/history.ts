@@ -46,8 +46,12 @@ export class RedisHistoryStore implements HistoryStore {
     return this.ops.run('history.append', () => this.appendAndPublish(key, msg, opts, undefined));
   }
 
-  /** The append script, publishing the message too when `publish` is given (not for duplicates). */
-  async appendAndPublish(key: RoomKey, msg: NewMessage, opts: AppendOptions, publish: PublishTarget | undefined): Promise<AppendResult> {
+  /** Appends and publishes the message in the same script (not when it is a duplicate): the broker's publish. */
+  appendPublishing(key: RoomKey, msg: NewMessage, opts: AppendOptions, publish: PublishTarget): Promise<AppendResult> {
+    return this.ops.run('broker.publish', () => this.appendAndPublish(key, msg, opts, publish));
+  }
+
+  private async appendAndPublish(key: RoomKey, msg: NewMessage, opts: AppendOptions, publish: PublishTarget | undefined): Promise<AppendResult> {
     const message: Omit<RoomMessage, 'id'> = { room: key.room, from: msg.from, payload: msg.payload, timestamp: msg.timestamp };
     if (opts.persistent) message.persistent = true;
     if (msg.clientMessageId !== undefined) message.clientMessageId = msg.clientMessageId;

@@ -1,0 +1,140 @@
+import type { Cluster } from 'ioredis';
+import type { Engine, HealthCheck, Retention } from '../types.js';
+import { RedisBroker } from './broker.js';
+import { assertAvailable, type ObserveLatency, type RedisClient } from './connection.js';
+import { RedisCounterStore } from './counters.js';
+import { RedisHistoryStore } from './history.js';
+import { KeySpace } from './keys.js';
+import { RedisPresenceStore } from './presence.js';
+import { RedisRateLimiter } from './rate-limiter.js';
+
+export interface RedisEngineOptions {
+  /** Command connection (standalone `Redis` or `Cluster`), built by the caller. */
+  client: RedisClient;
+  /**
+   * Connection for subscriptions. A standalone one cannot run other commands
+   * once subscribed, so it must not be `client`; a `Cluster` subscribes on
+   * connections of its own and may be `client` itself. When absent, the engine
+   * duplicates `client` (with `shardedSubscribers` for a sharded Cluster).
+   */
+  subscriber?: RedisClient;
+  /** Start of every key (default `ig:`); no braces. */
+  keyPrefix?: string;
+  retention: Retention;
+  /** Presence entries not touched for this long expire. */
+  presenceTimeoutMs: number;
+  /** Connection-counter members not touched for this long stop counting (default 120000). */
+  counterStaleMs?: number;
+  /** Sharded pub/sub (Redis 7 SPUBLISH/SSUBSCRIBE), for Redis Cluster. */
+  sharded?: boolean;
+  /** Duration of each Redis operation, e.g. for a `websocket_redis_latency_ms` histogram. */
+  observe?: ObserveLatency;
+  /**
+   * Connection errors (ioredis emits them while it reconnects). The engine
+   * listens for them so they never crash the process; pass this to log them.
+   */
+  onError?: (err: Error, connection: 'command' | 'subscriber') => void;
+  /** A health check not answered within this time fails (default 2000 ms). */
+  healthTimeoutMs?: number;
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function quit(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await withTimeout(client.quit(), 2000, 'QUIT');
+  } catch {
+    client.disconnect();
+  }
+}
+
+/**
+ * The engine for many instances sharing one Redis (standalone, or a Cluster
+ * with `sharded: true`). Operations reject with an Error while Redis is
+ * unreachable and work again once ioredis has reconnected. `close()` quits
+ * both connections, the caller's included.
+ */
+export function createRedisEngine(opts: RedisEngineOptions): Engine {
+  const { client, observe } = opts;
+  const sharded = opts.sharded ?? false;
+  const ownSubscriber = opts.subscriber === undefined;
+  const subscriber =
+    opts.subscriber ?? (isCluster(client) ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate());
+  if (sharded && isCluster(subscriber) && !subscriber.options.shardedSubscribers) {
+    throw new Error('a sharded Redis engine on a Cluster needs a subscriber built with shardedSubscribers: true');
+  }
+  if (subscriber === client && !isCluster(client)) {
+    throw new Error('the subscriber connection must not be the command connection (subscribed connections run no other command)');
+  }
+  const report = opts.onError ?? (() => {});
+  const onClientError = (err: Error) => report(err, 'command');
+  const onSubscriberError = (err: Error) => report(err, 'subscriber');
+  client.on('error', onClientError);
+  if (subscriber !== client) subscriber.on('error', onSubscriberError);
+
+  const keys = new KeySpace(opts.keyPrefix);
+  const history = new RedisHistoryStore({ client, retention: opts.retention, keys, ...(observe ? { observe } : {}) });
+  const broker = new RedisBroker({ history, subscriber, sharded, keys, ...(observe ? { observe } : {}) });
+  const healthTimeout = opts.healthTimeoutMs ?? 2000;
+
+  const health: HealthCheck[] = [
+    {
+      name: 'redis',
+      async check() {
+        const started = performance.now();
+        try {
+          assertAvailable(client);
+          await withTimeout(client.ping(), healthTimeout, 'PING');
+          const latencyMs = performance.now() - started;
+          observe?.('ping', latencyMs);
+          return { ok: true, latencyMs };
+        } catch (err) {
+          return { ok: false, detail: (err as Error).message };
+        }
+      },
+    },
+    {
+      name: 'redis-subscriber',
+      async check() {
+        const ok = subscriber.status === 'ready';
+        return ok ? { ok } : { ok, detail: `connection ${subscriber.status}` };
+      },
+    },
+  ];
+
+  return {
+    name: 'redis',
+    history,
+    presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, keys, ...(observe ? { observe } : {}) }),
+    rateLimiter: new RedisRateLimiter({ client, keys, ...(observe ? { observe } : {}) }),
+    counters: new RedisCounterStore({
+      client,
+      keys,
+      ...(opts.counterStaleMs !== undefined ? { staleMs: opts.counterStaleMs } : {}),
+      ...(observe ? { observe } : {}),
+    }),
+    broker,
+    health,
+    async close() {
+      await Promise.all([quit(client), subscriber !== client ? quit(subscriber) : Promise.resolve()]);
+      // Errors after quitting (a late reconnect attempt) are of no interest; keep a listener so none is unhandled.
+      client.off('error', onClientError);
+      client.on('error', () => {});
+      if (ownSubscriber || subscriber !== client) {
+        subscriber.off('error', onSubscriberError);
+        subscriber.on('error', () => {});
+      }
+    },
+  };
+}
