@@ -69,17 +69,21 @@ export function bearerMatches(req: IncomingMessage, expected: string | undefined
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => {
+      // Answer now and close the connection once the answer is out; the rest of the body is read and dropped.
+      res.setHeader('connection', 'close');
+      req.removeAllListeners('data');
+      req.resume();
+      reject(new CodedError('PAYLOAD_TOO_LARGE', `Bodies are limited to ${limit} bytes`));
+    };
+    if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge();
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(new CodedError('PAYLOAD_TOO_LARGE', `Bodies are limited to ${limit} bytes`));
-        req.destroy();
-        return;
-      }
+      if (size > limit) return tooLarge();
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -166,7 +170,7 @@ export function createHttpHandler(deps: HttpDeps) {
     if (!bearerMatches(req, config.apiKey)) throw new CodedError('AUTH_INVALID', 'Invalid API key');
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(type)) throw new CodedError('INVALID_PAYLOAD', 'Content-Type must be application/json');
-    const text = await readBody(req, Math.max(config.maxMessageBytes, 1024) + 4096);
+    const text = await readBody(req, res, Math.max(config.maxMessageBytes, 1024) + 4096);
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -1,0 +1,164 @@
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeAll, connect, connectError, next, request, sleep } from '../helpers/clients.js';
+import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { mintToken, TEST_JWT_SECRET } from '../helpers/tokens.js';
+
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+describe('authentication (HS256)', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer();
+  });
+  afterAll(async () => srv.close());
+  afterEach(() => closeAll());
+
+  it('accepts a token in auth and sends connection:established', async () => {
+    const { established } = await connect(srv.url, { claims: { sub: 'alice', tenantId: 'acme' } });
+    expect(established).toMatchObject({ tenantId: 'acme', userId: 'alice', heartbeatInterval: 30_000 });
+    expect(typeof established.connectionId).toBe('string');
+    expect(typeof established.serverId).toBe('string');
+    expect(established.expiresAt).toBeGreaterThan(Date.now());
+  });
+
+  it('accepts a token in the Authorization header and in the token query parameter', async () => {
+    const token = await mintToken({ sub: 'bob', tenantId: 'acme' });
+    for (const transports of [['websocket'], ['polling']] as const) {
+      const viaHeader = await connect(srv.url, { auth: {}, extraHeaders: { authorization: `Bearer ${token}` }, transports: [...transports] });
+      expect(viaHeader.established.userId).toBe('bob');
+      const viaQuery = await connect(srv.url, { auth: {}, query: { token }, transports: [...transports] });
+      expect(viaQuery.established.userId).toBe('bob');
+    }
+  });
+
+  it('prefers auth.token over the header and the query', async () => {
+    const good = await mintToken({ sub: 'carol', tenantId: 'acme' });
+    const { established } = await connect(srv.url, { token: good, extraHeaders: { authorization: 'Bearer nonsense' }, query: { token: 'nonsense' } });
+    expect(established.userId).toBe('carol');
+  });
+
+  it('refuses a missing token with AUTH_REQUIRED', async () => {
+    const r = await connectError(srv.url, { auth: {} });
+    expect(r.message).toBe('AUTH_REQUIRED');
+    expect(r.data).toMatchObject({ code: 'AUTH_REQUIRED', message: expect.any(String) });
+  });
+
+  it.each([
+    ['garbage', async () => 'not-a-jwt'],
+    ['a non-string token', async () => 12345 as unknown as string],
+    ['a wrong signature', async () => mintToken({ sub: 'alice', tenantId: 'acme', secret: 'another-secret-that-is-long-enough-0123456789' })],
+    ['alg none', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', tenantId: 'acme', exp: Math.floor(Date.now() / 1000) + 60 })}.`],
+    ['no sub', async () => mintToken({ sub: '', tenantId: 'acme' })],
+    ['no tenantId', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET))],
+    ['an invalid tenantId', async () => mintToken({ sub: 'alice', tenantId: 'a#b' })],
+    ['no exp', async () => mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: null })],
+    ['a tampered payload', async () => {
+      const t = await mintToken({ sub: 'alice', tenantId: 'acme' });
+      const [h, , s] = t.split('.');
+      return `${h}.${b64({ sub: 'alice', tenantId: 'globex', exp: Math.floor(Date.now() / 1000) + 60 })}.${s}`;
+    }],
+  ])('refuses %s with AUTH_INVALID', async (_name, make) => {
+    const r = await connectError(srv.url, { auth: { token: await make() } });
+    expect(r.message).toBe('AUTH_INVALID');
+    expect(r.data.code).toBe('AUTH_INVALID');
+    expect(JSON.stringify(r.data)).not.toMatch(/at .*\.js|stack/i);
+  });
+
+  it('refuses an expired token with AUTH_EXPIRED', async () => {
+    const r = await connectError(srv.url, { claims: { ttlSeconds: -10 } });
+    expect(r.message).toBe('AUTH_EXPIRED');
+  });
+
+  it('refuses a handshake tenantId that differs from the token with TENANT_MISMATCH', async () => {
+    const r = await connectError(srv.url, { claims: { tenantId: 'acme' }, tenantId: 'globex' });
+    expect(r.message).toBe('TENANT_MISMATCH');
+    const ok = await connect(srv.url, { claims: { tenantId: 'acme' }, tenantId: 'acme' });
+    expect(ok.established.tenantId).toBe('acme');
+  });
+
+  it('disconnects with system:error AUTH_EXPIRED when the token expires while connected', async () => {
+    const { socket } = await connect(srv.url, { claims: { ttlSeconds: 1 } });
+    const err = next<{ code: string }>(socket, 'system:error', () => true, 4000);
+    const gone = next<string>(socket, 'disconnect', () => true, 4000);
+    expect(await err).toMatchObject({ code: 'AUTH_EXPIRED' });
+    expect(await gone).toBe('io server disconnect');
+  });
+
+  it('auth:refresh with a newer token for the same user and tenant keeps the connection', async () => {
+    const { socket } = await connect(srv.url, { claims: { sub: 'alice', ttlSeconds: 1 } });
+    const errors: unknown[] = [];
+    socket.on('system:error', (e) => errors.push(e));
+    const fresh = await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: 60 });
+    const ack = await request<{ success: boolean; expiresAt: number }>(socket, 'auth:refresh', { token: fresh });
+    expect(ack.success).toBe(true);
+    expect(ack.expiresAt).toBeGreaterThan(Date.now() + 50_000);
+    await sleep(1500);
+    expect(socket.connected).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('auth:refresh refuses another user, another tenant, or a bad token', async () => {
+    const { socket } = await connect(srv.url, { claims: { sub: 'alice' } });
+    const other = await mintToken({ sub: 'mallory', tenantId: 'acme' });
+    expect(await request(socket, 'auth:refresh', { token: other })).toMatchObject({ success: false, error: 'AUTH_INVALID' });
+    const otherTenant = await mintToken({ sub: 'alice', tenantId: 'globex' });
+    expect(await request(socket, 'auth:refresh', { token: otherTenant })).toMatchObject({ success: false, error: 'AUTH_INVALID' });
+    expect(await request(socket, 'auth:refresh', { token: 'x.y.z' })).toMatchObject({ success: false, error: 'AUTH_INVALID' });
+    expect(await request(socket, 'auth:refresh', { token: await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: -5 }) })).toMatchObject({ success: false, error: 'AUTH_EXPIRED' });
+    expect(await request(socket, 'auth:refresh', {})).toMatchObject({ success: false, error: 'INVALID_PAYLOAD' });
+    expect(socket.connected).toBe(true);
+  });
+});
+
+describe('authentication options', () => {
+  afterEach(() => closeAll());
+
+  it('checks iss and aud when JWT_ISSUER and JWT_AUDIENCE are set', async () => {
+    const srv = await startTestServer({ JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'realtime' });
+    try {
+      const good = await mintToken({ sub: 'a', tenantId: 'acme', issuer: 'https://idp.example', audience: 'realtime' });
+      expect((await connect(srv.url, { token: good })).established.userId).toBe('a');
+      for (const token of [
+        await mintToken({ sub: 'a', tenantId: 'acme', issuer: 'https://evil.example', audience: 'realtime' }),
+        await mintToken({ sub: 'a', tenantId: 'acme', issuer: 'https://idp.example', audience: 'other' }),
+        await mintToken({ sub: 'a', tenantId: 'acme' }),
+      ]) {
+        expect((await connectError(srv.url, { token })).message).toBe('AUTH_INVALID');
+      }
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('accepts tokens without exp when JWT_REQUIRE_EXP=false', async () => {
+    const srv = await startTestServer({ JWT_REQUIRE_EXP: 'false' });
+    try {
+      const token = await mintToken({ sub: 'a', tenantId: 'acme', ttlSeconds: null });
+      expect((await connect(srv.url, { token })).established.expiresAt).toBeUndefined();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it.each([
+    ['RS256', { modulusLength: 2048 }],
+    ['ES256', {}],
+    ['EdDSA', { crv: 'Ed25519' }],
+  ] as const)('verifies %s tokens with JWT_PUBLIC_KEY and refuses HS256 ones signed with the key text', async (alg, opts) => {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { ...opts, extractable: true });
+    const pem = await exportSPKI(publicKey);
+    const srv = await startTestServer({ JWT_PUBLIC_KEY: pem, JWT_SECRET: '' });
+    try {
+      const token = await new SignJWT({ tenantId: 'acme' }).setProtectedHeader({ alg }).setSubject('kim').setExpirationTime('1h').sign(privateKey);
+      expect((await connect(srv.url, { token })).established.userId).toBe('kim');
+      // Algorithm confusion: an HMAC token keyed with the public key text must not pass.
+      const confused = await new SignJWT({ tenantId: 'acme' }).setProtectedHeader({ alg: 'HS256' }).setSubject('kim').setExpirationTime('1h').sign(new TextEncoder().encode(pem));
+      expect((await connectError(srv.url, { token: confused })).message).toBe('AUTH_INVALID');
+      const hs = await mintToken({ sub: 'kim', tenantId: 'acme' });
+      expect((await connectError(srv.url, { token: hs })).message).toBe('AUTH_INVALID');
+    } finally {
+      await srv.close();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeAll, connect, connectError, next, request } from '../helpers/clients.js';
+import { startTestServer, type TestServer } from '../helpers/in-process.js';
+
+const SEED_METRICS = [
+  'websocket_active_connections',
+  'websocket_connections_total',
+  'websocket_messages_sent_total',
+  'websocket_messages_received_total',
+  'websocket_message_latency_ms',
+  'websocket_active_rooms',
+  'websocket_room_subscriptions',
+  'websocket_errors_total',
+  'websocket_redis_latency_ms',
+  'websocket_event_loop_lag_ms',
+];
+
+describe('HTTP endpoints', () => {
+  let srv: TestServer;
+  const API_KEY = 'publish-key-for-tests-0123456789';
+  beforeAll(async () => {
+    srv = await startTestServer({ API_KEY, CORS_ORIGIN: 'https://app.example.com,https://admin.example.com' });
+  });
+  afterAll(async () => srv.close());
+  afterEach(() => closeAll());
+
+  it('GET /health, /health/live and /health/ready answer 200', async () => {
+    const health = await fetch(`${srv.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', engine: 'memory', lifecycle: 'running', dependencies: {} });
+    expect((await fetch(`${srv.url}/health/live`)).status).toBe(200);
+    const ready = await fetch(`${srv.url}/health/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('GET /metrics exports every metric name of the product description, with tenant labels', async () => {
+    const { socket } = await connect(srv.url, { claims: { tenantId: 'metrics-tenant' } });
+    await request(socket, 'room:join', { room: 'm' });
+    await request(socket, 'room:send', { room: 'm', payload: 1 });
+    await request(socket, 'room:send', { room: 'nope', payload: 1 });
+    const res = await fetch(`${srv.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    for (const name of SEED_METRICS) expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+    expect(text).toMatch(/websocket_active_connections\{[^}]*tenant="metrics-tenant"[^}]*status="online"[^}]*\} 1/);
+    expect(text).toMatch(/websocket_messages_received_total\{[^}]*tenant="metrics-tenant"[^}]*event="room:send"[^}]*\} 2/);
+    expect(text).toMatch(/websocket_errors_total\{[^}]*type="NOT_IN_ROOM"[^}]*\} [1-9]/);
+    expect(text).toMatch(/websocket_active_rooms\{[^}]*\} 1/);
+    expect(text).toMatch(/websocket_room_subscriptions\{[^}]*\} 1/);
+  });
+
+  it('GET /stats is open in development and test, with connection statistics', async () => {
+    await connect(srv.url, { claims: { tenantId: 'stats-tenant' } });
+    const res = await fetch(`${srv.url}/stats`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { connections: { total: number; byTenant: Record<string, number> } };
+    expect(body.connections.byTenant['stats-tenant']).toBe(1);
+  });
+
+  it('POST /api/publish refuses without or with a wrong API key', async () => {
+    const body = JSON.stringify({ tenantId: 'acme', room: 'news', payload: 1 });
+    const none = await fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(none.status).toBe(401);
+    expect(await none.json()).toMatchObject({ error: 'AUTH_REQUIRED' });
+    const wrong = await fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' }, body });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: 'AUTH_INVALID' });
+  });
+
+  it.each([
+    ['invalid JSON', '{nope', 'INVALID_PAYLOAD', 400],
+    ['a missing tenantId', JSON.stringify({ room: 'news', payload: 1 }), 'INVALID_PAYLOAD', 400],
+    ['an invalid room', JSON.stringify({ tenantId: 'acme', room: 'bad room', payload: 1 }), 'INVALID_ROOM', 400],
+    ['a missing payload', JSON.stringify({ tenantId: 'acme', room: 'news' }), 'INVALID_PAYLOAD', 400],
+    ['an oversized body', JSON.stringify({ tenantId: 'acme', room: 'news', payload: 'x'.repeat(200_000) }), 'PAYLOAD_TOO_LARGE', 413],
+  ])('POST /api/publish answers %s with a coded error', async (_n, body, code, status) => {
+    const res = await fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body });
+    expect(res.status).toBe(status);
+    expect(await res.json()).toMatchObject({ error: code, message: expect.any(String) });
+  });
+
+  it('POST /api/publish delivers into the tenant\'s room only', async () => {
+    const a = await connect(srv.url, { claims: { tenantId: 'acme' } });
+    const g = await connect(srv.url, { claims: { tenantId: 'globex' } });
+    await request(a.socket, 'room:join', { room: 'news' });
+    await request(g.socket, 'room:join', { room: 'news' });
+    const got = next(a.socket, 'room:message');
+    const other: unknown[] = [];
+    g.socket.on('room:message', (m) => other.push(m));
+    const res = await fetch(`${srv.url}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ tenantId: 'acme', room: 'news', payload: { headline: 'up' }, persistent: true }),
+    });
+    expect(res.status).toBe(200);
+    const { messageId } = (await res.json()) as { messageId: string };
+    expect(await got).toEqual({ id: messageId, room: 'news', from: 'system', payload: { headline: 'up' }, timestamp: expect.any(Number), persistent: true });
+    const hist = await request<{ messages: { id: string }[] }>(a.socket, 'room:history', { room: 'news' });
+    expect(hist.messages.map((m) => m.id)).toContain(messageId);
+    expect(other).toEqual([]);
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405', async () => {
+    expect((await fetch(`${srv.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${srv.url}/api/publish`)).status).toBe(405);
+  });
+
+  it('sends CORS headers for allowed origins only, and refuses others', async () => {
+    const ok = await fetch(`${srv.url}/health`, { headers: { origin: 'https://app.example.com' } });
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const pre = await fetch(`${srv.url}/api/publish`, { method: 'OPTIONS', headers: { origin: 'https://admin.example.com', 'access-control-request-method': 'POST' } });
+    expect(pre.status).toBe(204);
+    const bad = await fetch(`${srv.url}/health`, { headers: { origin: 'https://evil.example.com' } });
+    expect(bad.status).toBe(403);
+    expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('refuses Socket.IO handshakes and WebSocket upgrades from origins not allowed (cross-site WebSocket hijacking)', async () => {
+    for (const transports of [['websocket'], ['polling']] as const) {
+      const r = await connectError(srv.url, { extraHeaders: { origin: 'https://evil.example.com' }, transports: [...transports] });
+      expect(r.message).toMatch(/websocket error|xhr poll error/);
+      const ok = await connect(srv.url, { extraHeaders: { origin: 'https://app.example.com' }, transports: [...transports] });
+      expect(ok.established.userId).toBe('alice');
+    }
+  });
+});
+
+describe('HTTP endpoints in production', () => {
+  let srv: TestServer;
+  const STATS_TOKEN = 'stats-token-for-tests';
+  beforeAll(async () => {
+    srv = await startTestServer({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(64), CORS_ORIGIN: 'https://app.example.com', STATS_TOKEN });
+  });
+  afterAll(async () => srv.close());
+
+  it('GET /stats requires the STATS_TOKEN', async () => {
+    expect((await fetch(`${srv.url}/stats`)).status).toBe(401);
+    expect((await fetch(`${srv.url}/stats`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await fetch(`${srv.url}/stats`, { headers: { authorization: `Bearer ${STATS_TOKEN}` } })).status).toBe(200);
+  });
+
+  it('POST /api/publish is disabled without API_KEY', async () => {
+    const res = await fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: '{}' });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: 'FORBIDDEN' });
+  });
+});
