@@ -68,7 +68,6 @@ async function quit(client: RedisClient): Promise<void> {
 export function createRedisEngine(opts: RedisEngineOptions): Engine {
   const { client, observe } = opts;
   const sharded = opts.sharded ?? false;
-  const ownSubscriber = opts.subscriber === undefined;
   const subscriber =
     opts.subscriber ?? (isCluster(client) ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate());
   if (sharded && isCluster(subscriber) && !subscriber.options.shardedSubscribers) {
@@ -129,11 +128,9 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
     async close() {
       await Promise.all([quit(client), subscriber !== client ? quit(subscriber) : Promise.resolve()]);
       // Errors after quitting (a late reconnect attempt) are of no interest; keep a listener so none is unhandled.
-      client.off('error', onClientError);
-      client.on('error', () => {});
-      if (ownSubscriber || subscriber !== client) {
-        subscriber.off('error', onSubscriberError);
-        subscriber.on('error', () => {});
+      for (const [c, listener] of [[client, onClientError], [subscriber, onSubscriberError]] as const) {
+        c.off('error', listener);
+        c.on('error', () => {});
       }
     },
   };

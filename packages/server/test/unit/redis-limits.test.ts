@@ -1,0 +1,92 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisCounterStore } from '../../src/engine/redis/counters.js';
+import { KeySpace } from '../../src/engine/redis/keys.js';
+import { RedisRateLimiter } from '../../src/engine/redis/rate-limiter.js';
+import { redisClient } from '../helpers/redis-clients.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+
+let server: RedisServer;
+let c1: Redis;
+let c2: Redis;
+const keys = new KeySpace('lim:');
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  c1 = redisClient(server.port);
+  c2 = redisClient(server.port);
+});
+afterAll(async () => {
+  c1?.disconnect();
+  c2?.disconnect();
+  await server?.stop();
+});
+
+describe('RedisRateLimiter', () => {
+  it('shares one bucket between instances: burst, then refusal with retryAfterMs', async () => {
+    const one = new RedisRateLimiter({ client: c1, keys });
+    const two = new RedisRateLimiter({ client: c2, keys });
+    const decisions = [];
+    for (let i = 0; i < 6; i++) decisions.push(await (i % 2 === 0 ? one : two).consume('user:acme:alice', 2, 5));
+    expect(decisions.slice(0, 5).every((d) => d.allowed && d.retryAfterMs === 0)).toBe(true);
+    expect(decisions[5]?.allowed).toBe(false);
+    // One token at 2/s takes at most 500 ms; some of it has already refilled.
+    expect(decisions[5]?.retryAfterMs).toBeGreaterThan(0);
+    expect(decisions[5]?.retryAfterMs).toBeLessThanOrEqual(500);
+    await new Promise((r) => setTimeout(r, (decisions[5]?.retryAfterMs ?? 0) + 20));
+    expect((await two.consume('user:acme:alice', 2, 5)).allowed).toBe(true);
+    expect((await one.consume('user:acme:alice', 2, 5)).allowed).toBe(false);
+  });
+
+  it('keeps keys apart, charges the cost, and lets everything through at rate 0', async () => {
+    const limiter = new RedisRateLimiter({ client: c1, keys });
+    expect(await limiter.consume('k1', 1, 3, 3)).toEqual({ allowed: true, retryAfterMs: 0 });
+    const refused = await limiter.consume('k1', 1, 3, 2);
+    expect(refused.allowed).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(1900);
+    expect((await limiter.consume('k2', 1, 3)).allowed).toBe(true);
+    // A cost above the burst is allowed once from a full bucket (capacity is max(burst, cost)), like the memory limiter.
+    expect((await limiter.consume('k3', 1, 2, 4)).allowed).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await limiter.consume('k1', 0, 0)).allowed).toBe(true);
+  });
+
+  it('lets the bucket key expire once it would be full again', async () => {
+    const limiter = new RedisRateLimiter({ client: c1, keys });
+    await limiter.consume('short', 100, 10);
+    const ttl = await c1.pttl(keys.rateBucket('short'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1010);
+  });
+});
+
+describe('RedisCounterStore', () => {
+  it('caps members across instances and frees a place on release', async () => {
+    const one = new RedisCounterStore({ client: c1, keys });
+    const two = new RedisCounterStore({ client: c2, keys });
+    const now = Date.now();
+    expect(await one.acquire('conn:acme:alice', 'c1', 2, now)).toBe(true);
+    expect(await two.acquire('conn:acme:alice', 'c2', 2, now)).toBe(true);
+    expect(await one.acquire('conn:acme:alice', 'c3', 2, now)).toBe(false);
+    // Holding already counts as acquired.
+    expect(await two.acquire('conn:acme:alice', 'c1', 2, now)).toBe(true);
+    await two.release('conn:acme:alice', 'c1');
+    expect(await one.acquire('conn:acme:alice', 'c3', 2, now)).toBe(true);
+    expect(await one.acquire('conn:acme:bob', 'c9', 0, now)).toBe(true);
+  });
+
+  it('stops counting members whose instance stopped touching them', async () => {
+    const store = new RedisCounterStore({ client: c1, keys, staleMs: 1000 });
+    const t0 = Date.now();
+    expect(await store.acquire('conn:acme:carol', 'dead', 2, t0)).toBe(true);
+    expect(await store.acquire('conn:acme:carol', 'alive', 2, t0)).toBe(true);
+    await store.touch([{ key: 'conn:acme:carol', member: 'alive' }], t0 + 900);
+    expect(await store.acquire('conn:acme:carol', 'new', 2, t0 + 500)).toBe(false);
+    // 'dead' was last touched at t0: stale at t0 + 1500; 'alive' (t0 + 900) is not.
+    expect(await store.acquire('conn:acme:carol', 'new', 2, t0 + 1500)).toBe(true);
+    expect(await store.acquire('conn:acme:carol', 'other', 2, t0 + 1500)).toBe(false);
+    // A released member is not brought back by a late touch.
+    await store.release('conn:acme:carol', 'new');
+    await store.touch([{ key: 'conn:acme:carol', member: 'new' }], t0 + 1600);
+    expect(await c1.zscore(keys.counter('conn:acme:carol'), 'new')).toBeNull();
+  });
+});
