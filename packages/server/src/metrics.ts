@@ -130,7 +130,7 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
     },
   };
   for (const r of ['hit', 'miss']) m.historyRecoveries.inc({ result: r }, 0);
-  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection']) m.rateLimited.inc({ scope: s }, 0);
+  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer']) m.rateLimited.inc({ scope: s }, 0);
   return m;
 }
 

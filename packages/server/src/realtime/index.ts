@@ -6,6 +6,7 @@ import { connectionsKey, handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
+import { watchSlowConsumers } from './slow-consumers.js';
 
 const KNOWN = new Set<string>(CLIENT_EVENTS);
 
@@ -81,5 +82,11 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   });
 
   const stopMaintenance = presence.startMaintenance();
-  return { stop: stopMaintenance };
+  const stopWatch = watchSlowConsumers(io, { limitBytes: config.writeBufferLimit, logger, metrics });
+  return {
+    stop() {
+      stopMaintenance();
+      stopWatch();
+    },
+  };
 }
