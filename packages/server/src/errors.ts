@@ -44,7 +44,27 @@ export function defaultMessage(code: ErrorCode): string {
   return MESSAGES[code];
 }
 
+/** Whether a failure comes from a dependency being unreachable (Redis down or reconnecting). */
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === 'REDIS_UNAVAILABLE' ||
+    code === 'ECONNREFUSED' ||
+    err.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ClusterAllFailedError|Failed to refresh slots cache|timed out/i.test(err.message)
+  );
+}
+
+/** A failure caused by an unreachable dependency: the request can succeed later. */
+export class UnavailableError extends CodedError {
+  constructor() {
+    super('INTERNAL', 'A storage dependency is unavailable: retry later');
+  }
+}
+
 /** Any thrown value as a coded error: unknown failures become INTERNAL without detail. */
 export function toCoded(err: unknown): CodedError {
-  return err instanceof CodedError ? err : new CodedError('INTERNAL');
+  if (err instanceof CodedError) return err;
+  return isUnavailable(err) ? new UnavailableError() : new CodedError('INTERNAL');
 }

@@ -1,26 +1,101 @@
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createMemoryEngine } from './memory/engine.js';
+import { createRedisEngine } from './redis/engine.js';
+import type { RedisClient } from './redis/connection.js';
 import type { Engine } from './types.js';
+
+/** What `new Server(http, { adapter })` accepts: the adapter constructor the Redis adapter builds. */
+export type AdapterConstructor = ReturnType<typeof createAdapter>;
 
 export interface BuiltEngine {
   engine: Engine;
-  /** Installs the Socket.IO adapter for fan-out between instances, when clustering. */
-  adapter?: unknown;
+  /** The Socket.IO adapter for fan-out between instances (Redis with clustering on). */
+  adapter?: AdapterConstructor;
+}
+
+/** Logs a repeated connection error at most once per interval. */
+function throttledErrorLog(logger: Logger, intervalMs = 10_000) {
+  let last = 0;
+  let suppressed = 0;
+  return (err: Error, connection: string) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn({ err: { message: err.message }, connection, suppressed }, 'redis connection error');
+    last = now;
+    suppressed = 0;
+  };
+}
+
+function buildClient(config: NonNullable<Config['redis']>): RedisClient {
+  const common: RedisOptions = {
+    // Fail a command after one reconnect attempt instead of queueing it for long: callers answer clients with a coded error.
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    connectTimeout: 5000,
+    ...(config.password !== undefined && { password: config.password }),
+    ...(config.tls && { tls: {} }),
+  };
+  if (config.clusterNodes) {
+    return new Cluster(config.clusterNodes, {
+      redisOptions: common,
+      clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      ...(config.sharded && { shardedSubscribers: true }),
+    });
+  }
+  return new Redis(config.url as string, common);
 }
 
 /** The engine the configuration asks for: embedded memory, or Redis when REDIS_* is set. */
 export async function buildEngine(config: Readonly<Config>, logger: Logger, metrics: Metrics): Promise<BuiltEngine> {
-  void logger;
-  void metrics;
   const retention = {
     ttlSeconds: config.persistence.ttlSeconds,
     maxMessages: config.persistence.maxMessages,
     dedupeWindowSeconds: config.persistence.dedupeWindowSeconds,
   };
-  if (config.redis) {
-    throw new Error('The Redis engine is not available in this build');
+  if (!config.redis) {
+    return { engine: createMemoryEngine({ retention, presenceTimeoutMs: config.heartbeatTimeoutMs }) };
   }
-  return { engine: createMemoryEngine({ retention, presenceTimeoutMs: config.heartbeatTimeoutMs }) };
+  const r = config.redis;
+  const logError = throttledErrorLog(logger);
+  const client = buildClient(r);
+  const latency = new Map<string, ReturnType<typeof metrics.redisLatency.labels>>();
+  const engine = createRedisEngine({
+    client,
+    keyPrefix: r.keyPrefix,
+    retention,
+    presenceTimeoutMs: config.heartbeatTimeoutMs,
+    sharded: r.sharded,
+    observe: (op, ms) => {
+      let h = latency.get(op);
+      if (!h) latency.set(op, (h = metrics.redisLatency.labels(op)));
+      h.observe(ms);
+    },
+    onError: (err, connection) => logError(err, connection),
+  });
+  if (!config.clustering) return { engine };
+
+  // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
+  const pub = client.duplicate();
+  const sub = client instanceof Cluster && r.sharded ? client.duplicate([], { shardedSubscribers: true }) : client.duplicate();
+  pub.on('error', (err: Error) => logError(err, 'adapter-pub'));
+  sub.on('error', (err: Error) => logError(err, 'adapter-sub'));
+  const key = `${r.keyPrefix}socket.io`;
+  const adapter = r.sharded ? createShardedAdapter(pub, sub, { channelPrefix: key }) : createAdapter(pub, sub, { key });
+  const close = engine.close.bind(engine);
+  return {
+    adapter: adapter as AdapterConstructor,
+    engine: Object.assign(engine, {
+      async close() {
+        await close();
+        await Promise.allSettled([pub.quit(), sub.quit()]);
+      },
+    }),
+  };
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ROOM_NAME_PATTERN, TENANT_ID_PATTERN, type ErrorCode } from '@intelgraph/websocket-protocol';
 import type { Config } from '../config.js';
 import type { Engine } from '../engine/types.js';
-import { CodedError, toCoded } from '../errors.js';
+import { CodedError, toCoded, UnavailableError } from '../errors.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -241,7 +241,8 @@ export function createHttpHandler(deps: HttpDeps) {
       }
     } catch (err) {
       const coded = toCoded(err);
-      if (coded.code === 'INTERNAL') logger.error({ err, path: url.pathname }, 'http request failed');
+      if (coded instanceof UnavailableError) logger.warn({ path: url.pathname }, coded.message);
+      else if (coded.code === 'INTERNAL') logger.error({ err, path: url.pathname }, 'http request failed');
       metrics.errors.inc({ type: coded.code });
       if (!res.headersSent) sendError(res, coded);
     }

@@ -1,5 +1,5 @@
 import type { ClientEventName } from '@intelgraph/websocket-protocol';
-import { CodedError, toCoded } from '../errors.js';
+import { CodedError, toCoded, UnavailableError } from '../errors.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
 
 /** An event handler: returns the success fields of the ack, or throws a CodedError. */
@@ -27,7 +27,8 @@ export function bindEvent(socket: IoSocket, deps: RealtimeDeps, event: ClientEve
     };
     const fail = (err: unknown) => {
       const coded = toCoded(err);
-      if (coded.code === 'INTERNAL') logger.error({ err, event, socketId: socket.id, userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId }, 'event failed');
+      if (coded instanceof UnavailableError) logger.warn({ event }, coded.message);
+      else if (coded.code === 'INTERNAL') logger.error({ err, event, socketId: socket.id, userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId }, 'event failed');
       metrics.errors.inc({ type: coded.code });
       if (ack) finish(coded.toAck());
       else socket.emit('system:error', { code: coded.code, message: `${event}: ${coded.message}` });

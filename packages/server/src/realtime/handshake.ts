@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
-import { CodedError, toCoded } from '../errors.js';
+import { CodedError, toCoded, UnavailableError } from '../errors.js';
 import type { ConnState, IoSocket, RealtimeDeps } from './context.js';
 
 /** The client's address: the peer, or the first X-Forwarded-For hop when TRUST_PROXY is on. */
@@ -69,7 +69,8 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       next();
     } catch (err) {
       const coded = toCoded(err);
-      if (coded.code === 'INTERNAL') logger.error({ err, socketId: socket.id }, 'handshake failed');
+      if (coded instanceof UnavailableError) logger.warn({ socketId: socket.id }, coded.message);
+      else if (coded.code === 'INTERNAL') logger.error({ err, socketId: socket.id }, 'handshake failed');
       metrics.connectionsRejected.inc({ code: coded.code });
       metrics.errors.inc({ type: coded.code });
       const error = new Error(coded.code) as Error & { data?: unknown };
