@@ -449,7 +449,8 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
 
   private scheduleRefresh(socket: ClientSocket, expiresAt: number | undefined): void {
     this.clearTimer('refresh');
-    if (expiresAt === undefined || !this.getToken) return;
+    // Already expired: the server ends the connection and the reconnect gets a new token.
+    if (expiresAt === undefined || !this.getToken || expiresAt <= this.timers.now()) return;
     const delay = refreshDelay(expiresAt, this.timers.now(), this.refreshMarginMs);
     this.refreshTimer = this.timers.setTimeout(() => void this.refreshToken(socket, expiresAt), delay);
   }
@@ -482,7 +483,8 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
       return;
     }
     const expiresAt = ack.expiresAt ?? jwtExpiresAt(token);
-    if (socket === this.socket) this.scheduleRefresh(socket, expiresAt);
+    // A token that does not live longer than the old one is not refreshed again on this connection.
+    if (socket === this.socket && expiresAt !== undefined && expiresAt > oldExpiresAt) this.scheduleRefresh(socket, expiresAt);
     this.emit('token:refreshed', expiresAt !== undefined ? { expiresAt } : {});
   }
 
