@@ -704,7 +704,10 @@ describe('artillery load test', () => {
     expect(read('tests/load-test.yml')).toMatch(/^#.*JWT_SECRET=.* npx -y artillery@2 run tests\/load-test\.yml/m);
     expect(scenario.engine).toBe('socketio');
     expect(script.config.socketio.path).toBe('/socket.io');
-    expect(String(script.config.socketio.auth.token)).toMatch(/tokens\[/);
+    // Per virtual user: artillery templates `config` once at start, before the
+    // `before` hook's tokens exist, so the auth option lives on the scenario.
+    expect(String(scenario.socketio.auth.token)).toMatch(/tokens\[/);
+    expect(script.config.socketio.auth).toBeUndefined();
     expect(new URL(script.config.target).hostname).toBe('127.0.0.1');
     expect(existsSync(processorPath)).toBe(true);
     expect(script.before.flow.some((s: Doc) => s.function === 'mintTokens')).toBe(true);
@@ -726,7 +729,7 @@ describe('artillery load test', () => {
       if (prev === undefined) delete process.env.JWT_SECRET;
       else process.env.JWT_SECRET = prev;
     }
-    const m = /\$randomNumber\(\s*(\d+)\s*,\s*(\d+)\s*\)/.exec(String(script.config.socketio.auth.token));
+    const m = /\$randomNumber\(\s*(\d+)\s*,\s*(\d+)\s*\)/.exec(String(scenario.socketio.auth.token));
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBe(0);
     expect((ctx.vars.tokens as string[]).length).toBe(Number(m![2]) + 1);
