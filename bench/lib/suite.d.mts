@@ -1,0 +1,48 @@
+/** Types of the bench's entry point, for the TypeScript smoke test. */
+export declare const SCENARIOS: readonly string[];
+
+export interface LatencySummary {
+  samples: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+}
+
+export interface Step {
+  sent: number;
+  acked: number;
+  ackErrors: number;
+  received: number;
+  deliveriesPerSec: number;
+  deliveredFraction?: number | null;
+  latency: LatencySummary;
+  cpuMicrosPerDelivery: number | null;
+  errors: number;
+  errorSamples: string[];
+}
+
+export interface Climb {
+  steps: Step[];
+  best: Step | null;
+}
+
+export interface IdleLevel {
+  target: number;
+  connected: number;
+  heapPerConnBytes: number | null;
+  rssPerConnBytes: number | null;
+}
+
+export interface Results {
+  fanout?: { file: string; ours: { steps: Step[]; connected: number }; bare: { steps: Step[]; connected: number } };
+  idle?: { file: string; ours: { levels: IdleLevel[]; errors: number }; bare: { levels: IdleLevel[]; errors: number } };
+  chat?: { file: string; ours: { volatile: Climb; persistent: Climb }; bare: { volatile: Climb } };
+  cluster?: {
+    file: string;
+    redisError?: string;
+    ours?: { refused?: string; fanout?: Step[]; persistentChat?: Climb };
+    bare?: { refused?: string; fanout?: Step[]; persistentChat?: Climb };
+  };
+}
+
+export declare function runScenarios(names: readonly string[], opts?: { smoke?: boolean; cpuProfDir?: string }): Promise<Results>;

@@ -1,0 +1,30 @@
+/** The scenarios, full-size or smoke-sized. */
+import { chat, CHAT_SMOKE } from '../scenarios/chat.mjs';
+import { cluster, CLUSTER_SMOKE } from '../scenarios/cluster.mjs';
+import { fanout, FANOUT_SMOKE } from '../scenarios/fanout.mjs';
+import { idle, IDLE_SMOKE } from '../scenarios/idle.mjs';
+
+export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster'];
+
+export async function runScenarios(names, { smoke = false, cpuProfDir } = {}) {
+  const opts = cpuProfDir ? { cpuProfDir } : {};
+  const results = {};
+  for (const name of names) {
+    process.stdout.write(`\n# ${name}${smoke ? ' (smoke)' : ''}\n`);
+    switch (name) {
+      case 'fanout':
+        results.fanout = await fanout(smoke ? FANOUT_SMOKE : {}, opts);
+        break;
+      case 'idle':
+        results.idle = await idle(smoke ? IDLE_SMOKE : {}, opts);
+        break;
+      case 'chat':
+        results.chat = await chat(smoke ? CHAT_SMOKE : {}, opts);
+        break;
+      case 'cluster':
+        results.cluster = await cluster(smoke ? CLUSTER_SMOKE : {}, opts);
+        break;
+    }
+  }
+  return results;
+}

@@ -1,0 +1,126 @@
+/**
+ * Chat: many rooms of `roomSize`, every client sending at the same fixed rate; the
+ * total inbound rate rises step by step until p99 delivery latency passes the limit.
+ * Result: the highest inbound messages/s with p99 <= limit (volatile and persistent sends).
+ */
+import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
+import { measureStep, sleep } from '../lib/measure.mjs';
+import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
+
+export const CHAT_DEFAULTS = {
+  clients: 1000,
+  roomSize: 10,
+  inboundSteps: [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000, 12_000, 14_000],
+  stepMs: 4000,
+  p99LimitMs: 50,
+};
+export const CHAT_SMOKE = { clients: 20, roomSize: 10, inboundSteps: [20, 40], stepMs: 700, p99LimitMs: 50 };
+
+/** Steps the inbound rate up on one connected, joined fleet; stops after the first step over the limit. */
+export async function climb({ impl, servers, fleets, p, persistent, members }) {
+  const steps = [];
+  let best = null;
+  for (const [i, rate] of p.inboundSteps.entries()) {
+    const perFleet = rate / fleets.length;
+    // Every fleet sends its share; every fleet receives.
+    const results = await Promise.all(
+      fleets.map((f, k) =>
+        measureStep({ servers: k === 0 ? servers : [], senders: f, receivers: [f], rate: perFleet, membersPerMessage: members, durationMs: p.stepMs, persistent, phase: 100 + i }),
+      ),
+    );
+    const step = combine(results, rate, members);
+    steps.push(step);
+    const ok = (step.latency.p99Ms ?? Infinity) <= p.p99LimitMs && (step.deliveredFraction ?? 0) >= 0.95 && step.errors === 0;
+    process.stdout.write(
+      `  ${impl} ${persistent ? 'persistent' : 'volatile'} ${rate}/s: inbound ${step.inboundPerSec}/s, ${step.deliveriesPerSec} deliveries/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, errors ${step.errors}${ok ? '' : '  <- over the limit'}\n`,
+    );
+    if (!ok) break;
+    best = step;
+    await sleep(300);
+  }
+  return { steps, best };
+}
+
+/** Merges the per-fleet results of one step (fleets measured in parallel). */
+function combine(results, rate, members) {
+  const sum = (k) => results.reduce((a, r) => a + (r[k] ?? 0), 0);
+  const hist = results.map((r) => r.latency);
+  // Latency: the worst fleet's percentiles (conservative), counts added.
+  const worst = (k) => Math.max(...hist.map((h) => h[k] ?? 0));
+  const received = sum('received');
+  const acked = sum('acked');
+  const cpu = results.flatMap((r) => r.cpu);
+  const serverCpu = cpu.filter((c) => !c.name.startsWith('redis')).reduce((a, c) => a + c.cpuMicros, 0);
+  return {
+    targetMessagesPerSec: rate,
+    sent: sum('sent'),
+    acked,
+    ackErrors: sum('ackErrors'),
+    skipped: sum('skipped'),
+    inboundPerSec: sum('inboundPerSec'),
+    received,
+    deliveredFraction: sum('sent') ? Math.round((received / (sum('sent') * members)) * 1000) / 1000 : null,
+    deliveriesPerSec: sum('deliveriesPerSec'),
+    latency: { samples: received, p50Ms: worst('p50Ms'), p99Ms: worst('p99Ms'), maxMs: worst('maxMs') },
+    cpu,
+    cpuMicrosPerDelivery: received ? Math.round((serverCpu / received) * 100) / 100 : null,
+    errors: sum('errors'),
+    errorSamples: [...new Set(results.flatMap((r) => r.errorSamples))].slice(0, 5),
+  };
+}
+
+async function runOne(impl, p, persistent, opts) {
+  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+  const fleet = new ClientFleet(`${impl}-chat`, {
+    url: server.url,
+    tenantId: BENCH_TENANT,
+    addresses: sourceAddresses(),
+    count: p.clients,
+    userPrefix: 'chat-',
+    workers: p.clients >= 500 ? 2 : 1,
+    ...(impl === 'ours' && { secret: BENCH_SECRET }),
+  });
+  try {
+    const c = await fleet.connect();
+    const joined = await fleet.join({ prefix: 'chat-', groupSize: p.roomSize });
+    const r = await climb({ impl, servers: [server], fleets: [fleet], p, persistent, members: p.roomSize - 1 });
+    return { connected: c.connected, joined, ...r };
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
+}
+
+export async function chat(params = CHAT_DEFAULTS, opts = {}) {
+  const p = { ...CHAT_DEFAULTS, ...params };
+  const startedAt = new Date().toISOString();
+  const oursVolatile = await runOne('ours', p, false, opts);
+  const oursPersistent = await runOne('ours', p, true, opts);
+  const bareVolatile = await runOne('bare', p, false, opts);
+  const max = (r) => r.best?.inboundPerSec ?? 0;
+  const at = (r, rate) => r.steps.find((s) => s.targetMessagesPerSec === rate);
+  const common = Math.min(oursVolatile.best?.targetMessagesPerSec ?? Infinity, bareVolatile.best?.targetMessagesPerSec ?? Infinity, oursPersistent.best?.targetMessagesPerSec ?? Infinity);
+  const cv = Number.isFinite(common) ? at(oursVolatile, common) : undefined;
+  const cp = Number.isFinite(common) ? at(oursPersistent, common) : undefined;
+  const cb = Number.isFinite(common) ? at(bareVolatile, common) : undefined;
+  const rows = [
+    [`volatile: max inbound msgs/s at p99 <= ${p.p99LimitMs} ms`, max(oursVolatile), max(bareVolatile), ratio(max(oursVolatile), max(bareVolatile))],
+    [`persistent: max inbound msgs/s at p99 <= ${p.p99LimitMs} ms`, max(oursPersistent), max(bareVolatile), ratio(max(oursPersistent), max(bareVolatile))],
+    ['persistent / volatile (ours)', ratio(max(oursPersistent), max(oursVolatile)), null, null],
+    [`at ${Number.isFinite(common) ? common : '-'}/s volatile: p99 ms`, cv?.latency.p99Ms, cb?.latency.p99Ms, ratio(cv?.latency.p99Ms, cb?.latency.p99Ms)],
+    [`at ${Number.isFinite(common) ? common : '-'}/s persistent: p99 ms`, cp?.latency.p99Ms, cb?.latency.p99Ms, ratio(cp?.latency.p99Ms, cb?.latency.p99Ms)],
+    [`at ${Number.isFinite(common) ? common : '-'}/s volatile: CPU µs/delivery`, cv?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery, ratio(cv?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery)],
+    [`at ${Number.isFinite(common) ? common : '-'}/s persistent: CPU µs/delivery`, cp?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery, ratio(cp?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery)],
+    ['errors (ours volatile / persistent, bare)', `${sumErr(oursVolatile)} / ${sumErr(oursPersistent)}`, sumErr(bareVolatile), null],
+  ];
+  const table = printTable(`chat: ${p.clients} clients in rooms of ${p.roomSize} (bare ignores "persistent")`, rows);
+  const result = { scenario: 'chat', startedAt, machine: machine(), params: p, ours: { volatile: oursVolatile, persistent: oursPersistent }, bare: { volatile: bareVolatile }, table };
+  result.file = writeResult('chat', result);
+  return result;
+}
+
+/** Errors other than those of the one step that went over the latency limit. */
+function sumErr(r) {
+  return r.steps.reduce((a, s) => a + s.errors, 0);
+}

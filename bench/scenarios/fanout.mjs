@@ -1,0 +1,79 @@
+/**
+ * Fan-out: N clients in one room, one publisher (a client sending `room:send`) at increasing
+ * rates; deliveries/s, end-to-end latency and server CPU per delivery at each step.
+ */
+import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
+import { measureStep, sleep } from '../lib/measure.mjs';
+import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
+
+export const FANOUT_DEFAULTS = { clients: 1000, deliveryTargets: [25_000, 50_000, 100_000, 150_000, 200_000], stepMs: 5000, headline: 100_000 };
+export const FANOUT_SMOKE = { clients: 20, deliveryTargets: [200, 400], stepMs: 700, headline: 400 };
+
+async function runOne(impl, p, opts) {
+  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+  const addresses = sourceAddresses();
+  const common = { url: server.url, tenantId: BENCH_TENANT, addresses, ...(impl === 'ours' && { secret: BENCH_SECRET }) };
+  const subs = new ClientFleet(`${impl}-fanout`, { ...common, count: p.clients, userPrefix: 'fan-', workers: p.clients >= 500 ? 2 : 1 });
+  const pub = new ClientFleet(`${impl}-publisher`, { ...common, count: 1, userPrefix: 'publisher-', indexBase: 0 });
+  try {
+    const c = await subs.connect();
+    await pub.connect();
+    const joined = (await subs.join({ room: 'fanout' })) + (await pub.join({ room: 'fanout' }));
+    const steps = [];
+    for (const [i, target] of p.deliveryTargets.entries()) {
+      const step = await measureStep({
+        servers: [server],
+        senders: pub,
+        receivers: [subs],
+        rate: target / p.clients,
+        membersPerMessage: p.clients,
+        durationMs: p.stepMs,
+        phase: i + 1,
+      });
+      steps.push(step);
+      process.stdout.write(
+        `  ${impl} fan-out target ${target}/s: ${step.deliveriesPerSec}/s delivered ${step.deliveredFraction}, p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs CPU/delivery, cpu ${step.cpu[0].cpuPercent}%, load generator ${step.loadgenCpuPercent}%\n`,
+      );
+      // Saturated far beyond the target: the next steps would only queue more.
+      if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) break;
+      await sleep(500);
+    }
+    return { connected: c.connected, connectMs: c.ms, joined, steps };
+  } finally {
+    await Promise.allSettled([subs.close(), pub.close()]);
+    await server.stop();
+  }
+}
+
+export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
+  const p = { ...FANOUT_DEFAULTS, ...params };
+  const startedAt = new Date().toISOString();
+  const ours = await runOne('ours', p, opts);
+  const bare = await runOne('bare', p, opts);
+  const at = (r) => r.steps.find((s) => s.targetDeliveriesPerSec === p.headline) ?? r.steps.at(-1);
+  const o = at(ours);
+  const b = at(bare);
+  const peak = (r) => Math.max(...r.steps.filter((s) => (s.deliveredFraction ?? 0) >= 0.95).map((s) => s.deliveriesPerSec), 0);
+  const rows = [
+    [`deliveries/s at target ${p.headline}/s`, o?.deliveriesPerSec, b?.deliveriesPerSec, ratio(o?.deliveriesPerSec, b?.deliveriesPerSec)],
+    ['delivered fraction', o?.deliveredFraction, b?.deliveredFraction, ratio(o?.deliveredFraction, b?.deliveredFraction)],
+    ['latency p50 ms', o?.latency.p50Ms, b?.latency.p50Ms, ratio(o?.latency.p50Ms, b?.latency.p50Ms)],
+    ['latency p99 ms', o?.latency.p99Ms, b?.latency.p99Ms, ratio(o?.latency.p99Ms, b?.latency.p99Ms)],
+    ['server CPU µs / delivery', o?.cpuMicrosPerDelivery, b?.cpuMicrosPerDelivery, ratio(o?.cpuMicrosPerDelivery, b?.cpuMicrosPerDelivery)],
+    ['server CPU %', o?.cpu[0].cpuPercent, b?.cpu[0].cpuPercent, ratio(o?.cpu[0].cpuPercent, b?.cpu[0].cpuPercent)],
+    ['peak deliveries/s (>= 95% delivered)', peak(ours), peak(bare), ratio(peak(ours), peak(bare))],
+    ['errors', ours.steps.reduce((a, s) => a + s.errors, 0), bare.steps.reduce((a, s) => a + s.errors, 0), null],
+  ];
+  const stepRows = p.deliveryTargets.map((t) => {
+    const so = ours.steps.find((s) => s.targetDeliveriesPerSec === t);
+    const sb = bare.steps.find((s) => s.targetDeliveriesPerSec === t);
+    const cell = (s) => (s ? `${s.deliveriesPerSec}/s p99 ${s.latency.p99Ms} ms ${s.cpuMicrosPerDelivery} µs` : '-');
+    return [`target ${t}/s`, cell(so), cell(sb), ratio(so?.cpuMicrosPerDelivery, sb?.cpuMicrosPerDelivery)];
+  });
+  const table = printTable(`fan-out: ${p.clients} clients in one room`, rows);
+  const stepsTable = printTable('fan-out steps (deliveries/s, p99, CPU µs/delivery)', stepRows, ['step', 'ours', 'bare', 'CPU/delivery ours/bare']);
+  const result = { scenario: 'fanout', startedAt, machine: machine(), params: p, ours, bare, headline: { ours: o, bare: b }, table: `${table}\n${stepsTable}` };
+  result.file = writeResult('fanout', result);
+  return result;
+}

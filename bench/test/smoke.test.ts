@@ -1,0 +1,62 @@
+/**
+ * The bench at CI size: every scenario path once, against our server and the bare
+ * Socket.IO baseline, small N, no timing assertions — only that figures were produced
+ * and are sane.
+ */
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runScenarios, type Climb, type Step } from '../lib/suite.mjs';
+
+function expectDelivered(steps: Step[] | undefined): void {
+  expect(steps?.length ?? 0).toBeGreaterThan(0);
+  for (const s of steps ?? []) {
+    expect(s.errors, s.errorSamples.join('; ')).toBe(0);
+    expect(s.ackErrors).toBe(0);
+    expect(s.received).toBeGreaterThan(0);
+    expect(s.deliveriesPerSec).toBeGreaterThan(0);
+    expect(s.latency.samples).toBeGreaterThan(0);
+    expect(s.latency.p50Ms).toBeGreaterThanOrEqual(0);
+    expect(s.latency.p99Ms ?? -1).toBeGreaterThanOrEqual(s.latency.p50Ms ?? 0);
+    expect(s.cpuMicrosPerDelivery ?? 0).toBeGreaterThan(0);
+  }
+}
+
+function expectClimbed(c: Climb | undefined): void {
+  expect(c).toBeDefined();
+  expectDelivered(c?.steps.slice(0, 1));
+}
+
+describe('bench smoke run', () => {
+  it('produces sane figures for every scenario, ours and bare', { timeout: 240_000 }, async () => {
+    const r = await runScenarios(['fanout', 'idle', 'chat', 'cluster'], { smoke: true });
+
+    expect(r.fanout && existsSync(r.fanout.file)).toBe(true);
+    expectDelivered(r.fanout?.ours.steps);
+    expectDelivered(r.fanout?.bare.steps);
+
+    for (const side of [r.idle?.ours, r.idle?.bare]) {
+      expect(side?.errors).toBe(0);
+      for (const l of side?.levels ?? []) {
+        expect(l.connected).toBe(l.target);
+        expect(Number.isFinite(l.heapPerConnBytes)).toBe(true);
+        expect(Number.isFinite(l.rssPerConnBytes)).toBe(true);
+      }
+      expect(side?.levels.length).toBeGreaterThan(0);
+    }
+
+    expectClimbed(r.chat?.ours.volatile);
+    expectClimbed(r.chat?.ours.persistent);
+    expectClimbed(r.chat?.bare.volatile);
+
+    const cl = r.cluster;
+    expect(cl && existsSync(cl.file)).toBe(true);
+    if (cl?.redisError) return; // no redis-server on this machine: said in the table
+    expectDelivered(cl?.bare?.fanout);
+    expectClimbed(cl?.bare?.persistentChat);
+    if (cl?.ours?.refused) expect(cl.ours.refused).toMatch(/REDIS_URL/);
+    else {
+      expectDelivered(cl?.ours?.fanout);
+      expectClimbed(cl?.ours?.persistentChat);
+    }
+  });
+});
