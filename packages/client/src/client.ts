@@ -326,13 +326,15 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   private async resume(socket: ClientSocket): Promise<void> {
     const session = this.session;
     const presence = this.presence;
+    // joinRoom() callers are answered once the state is `connected`.
+    const settled: (() => void)[] = [];
     try {
       const status = this.effectiveStatus();
       if (status !== 'online' || presence.metadata !== undefined) {
         const ack = await this.request(socket, (s) => s.emitWithAck('presence:status', this.presenceRequest()));
         if (!ack.success) this.emit('error', ackError(ack));
       }
-      await Promise.all([...this.rooms.values()].map((entry) => this.joinOn(socket, entry)));
+      await Promise.all([...this.rooms.values()].map((entry) => this.joinOn(socket, entry, settled)));
     } catch {
       // The connection broke (or stopped answering) while resuming: start over.
       if (socket === this.socket && session === this.session) this.onDisconnect(socket, 'resume failed');
@@ -344,6 +346,7 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
     this.failures = 0;
     this.machine.setState('connected');
     for (const waiter of this.connectWaiters.splice(0)) waiter.resolve();
+    for (const answer of settled) answer();
     for (const entry of this.rooms.values()) {
       if (!entry.joined && entry.waiters.length > 0) this.joinNow(socket, entry);
     }
@@ -544,7 +547,7 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   }
 
   /** Sends `room:join` on `socket` (with `since` when re-joining) and starts the recovery. */
-  private async joinOn(socket: ClientSocket, entry: RoomEntry): Promise<void> {
+  private async joinOn(socket: ClientSocket, entry: RoomEntry, defer?: (() => void)[]): Promise<void> {
     const { room, sequence } = entry;
     const since = entry.joined ? undefined : sequence.lastId;
     const generation = since !== undefined ? sequence.beginRecovery() : undefined;
@@ -575,7 +578,11 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
     if (ack.messages !== undefined) result.messages = ack.messages;
     if (ack.recovered !== undefined) result.recovered = ack.recovered;
     if (ack.hasMore !== undefined) result.hasMore = ack.hasMore;
-    for (const waiter of entry.waiters.splice(0)) waiter.resolve(result);
+    const answer = (): void => {
+      for (const waiter of entry.waiters.splice(0)) waiter.resolve(result);
+    };
+    if (defer) defer.push(answer);
+    else answer();
     if (generation !== undefined) void this.recover(socket, entry, generation, result);
   }
 

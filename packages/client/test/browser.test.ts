@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PresenceUpdate, RoomMessage } from '@intelgraph/websocket-protocol';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServerProcess, type ServerProcess } from '../../server/test/helpers/server-process.js';
+import { buildBrowser } from '../scripts/build-browser.mjs';
+import { WebSocketClient } from '../src/index.js';
+import { nextEvent, record, token, until } from './helpers/harness.js';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** The page of docs/sdk.md's browser usage: the bundle imported from a module script. */
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>sdk</title></head>
+<body>
+<script type="module">
+  import WebSocketClient from '/websocket-client.js';
+  window.WebSocketClient = WebSocketClient;
+  window.sdkLoaded = true;
+</script>
+</body></html>`;
+
+let bundle: string;
+let http: Server;
+let origin: string;
+let server: ServerProcess;
+let browser: Browser;
+let page: Page;
+let bob: WebSocketClient | undefined;
+
+beforeAll(async () => {
+  const built = await buildBrowser();
+  bundle = await readFile(built.outfile, 'utf8');
+  http = createServer((req, res) => {
+    if (req.url === '/websocket-client.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
+    } else if (req.url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  server = await startServerProcess({ CORS_ORIGIN: origin });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  page = await browser.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err));
+});
+
+afterAll(async () => {
+  bob?.disconnect();
+  await browser?.close();
+  await server?.stop();
+  await new Promise((resolve) => http?.close(resolve));
+});
+
+describe('the browser bundle', () => {
+  it('has no Node built-in imports', () => {
+    expect(bundle).not.toMatch(/\b(?:from|import|require)\s*\(?\s*["']node:/);
+    expect(bundle).not.toMatch(/require\(["'](?:fs|net|tls|http|https|crypto|stream|zlib|url)["']\)/);
+  });
+
+  it('connects from Chromium and exchanges messages and presence with a Node client', async () => {
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true);
+
+    bob = new WebSocketClient({ url: server.url, token: await token('bob'), tenantId: 'acme' });
+    const bobSeen = record(bob);
+    await bob.joinRoom('browser');
+    const joined = nextEvent(bob, 'presence:join');
+
+    const browserToken = await token('carol');
+    const result = await page.evaluate(
+      async ({ url, token }) => {
+        type Sdk = new (options: object) => {
+          on(event: string, fn: (...args: unknown[]) => void): unknown;
+          joinRoom(room: string): Promise<unknown>;
+          sendMessage(room: string, payload: unknown, persistent?: boolean): Promise<string>;
+          status: string;
+        };
+        const w = window as unknown as { WebSocketClient: Sdk; client: InstanceType<Sdk>; received: unknown[]; states: string[] };
+        w.received = [];
+        w.states = [];
+        const client = new w.WebSocketClient({ url, token, tenantId: 'acme', idleTimeoutMs: 1500 });
+        w.client = client;
+        client.on('status:change', (s) => w.states.push(s as string));
+        client.on('room:message', (m) => w.received.push(m));
+        await client.joinRoom('browser');
+        const id = await client.sendMessage('browser', { text: 'from the browser' }, true);
+        return { id, status: client.status };
+      },
+      { url: server.url, token: browserToken },
+    );
+    expect(result.status).toBe('connected');
+    expect(result.id).toMatch(/^\d{16}-/);
+
+    const [presence] = await joined;
+    expect(presence.user).toMatchObject({ userId: 'carol', status: 'online' });
+    await until(() => bobSeen.messages.length === 1, 'the browser message at bob');
+    expect(bobSeen.messages[0]).toMatchObject({ id: result.id, from: 'carol', payload: { text: 'from the browser' } });
+
+    const reply = await bob.sendMessage('browser', { text: 'from node' });
+    const received = (await page.waitForFunction(
+      () => {
+        const w = window as unknown as { received: RoomMessage[] };
+        return w.received.length > 0 ? w.received : false;
+      },
+      undefined,
+      { timeout: 10_000 },
+    ).then((h) => h.jsonValue())) as RoomMessage[];
+    expect(received).toEqual([expect.objectContaining({ id: reply, from: 'bob', payload: { text: 'from node' } })]);
+
+    // Idle detection: no input for idleTimeoutMs sets away, input sets online again.
+    const away = (await nextEvent(bob, 'presence:update')) as [PresenceUpdate];
+    expect(away[0].presence).toEqual([expect.objectContaining({ userId: 'carol', status: 'away' })]);
+    const back = nextEvent(bob, 'presence:update');
+    await page.mouse.move(20, 20);
+    await page.keyboard.press('a');
+    const [online] = (await back) as [PresenceUpdate];
+    expect(online.presence).toEqual([expect.objectContaining({ userId: 'carol', status: 'online' })]);
+
+    const presenceSeen = await bob.queryPresence('browser');
+    expect(presenceSeen.map((p) => p.userId).sort()).toEqual(['bob', 'carol']);
+    const left = nextEvent(bob, 'presence:leave');
+    await page.evaluate(() => (window as unknown as { client: { disconnect(): void } }).client.disconnect());
+    expect((await left)[0]).toEqual({ room: 'browser', userId: 'carol' });
+    const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
+    expect(states).toEqual(['connecting', 'connected', 'disconnected']);
+  });
+});
