@@ -49,11 +49,13 @@ function portFree(port: number): Promise<boolean> {
 
 /**
  * A port that is free together with port + 10000 (a cluster node's bus port).
- * Picked at random in 20000-40000 to make collisions between parallel suites unlikely.
+ * Picked at random, and below the kernel's ephemeral range (32768 and up) for
+ * both: a port there may be held by an outgoing connection (even in TIME-WAIT)
+ * the moment Redis binds it.
  */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 10_000 + Math.floor(Math.random() * 12_700);
     if ((await portFree(port)) && (await portFree(port + 10_000))) return port;
   }
   throw new Error('no free port found');
@@ -101,6 +103,16 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * Kills a Redis process once this (test) process is gone, even when it was
+ * killed before its afterAll hooks ran: a detached shell checks every second.
+ */
+function watch(proc: ChildProcess): void {
+  if (proc.pid === undefined) return;
+  const script = `while kill -0 ${proc.pid} 2>/dev/null; do kill -0 ${process.pid} 2>/dev/null || { kill -9 ${proc.pid}; exit 0; }; sleep 1; done`;
+  spawn('sh', ['-c', script], { stdio: 'ignore', detached: true }).unref();
+}
+
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
   const ownDir = opts.dir === undefined;
@@ -119,6 +131,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
       ...(opts.args ?? []),
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    watch(proc);
     let stderr = '';
     proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     child = proc;
@@ -177,7 +190,13 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     for (let i = 0; i < 6; i++) {
       nodes.push(
         await startRedisServer({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+          args: [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', 'nodes.conf',
+            '--cluster-node-timeout', '2000',
+            // A replica may take over however long ago it last heard from its master (an idle test cluster).
+            '--cluster-replica-validity-factor', '0',
+          ],
         }),
       );
     }

@@ -23,7 +23,7 @@ for (const sharded of [false, true]) {
       b = instance({ client: redisClient(server.port), subscriber: redisClient(server.port), sharded });
     });
     afterAll(async () => {
-      await Promise.all([a?.engine.close(), b?.engine.close()]);
+      await Promise.allSettled([a?.engine.close(), b?.engine.close()]);
       await server?.stop();
     });
 
