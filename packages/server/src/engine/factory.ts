@@ -3,6 +3,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { LocalBroker } from './local-broker.js';
 import { createMemoryEngine } from './memory/engine.js';
 import { createRedisEngine } from './redis/engine.js';
 import type { RedisClient } from './redis/connection.js';
@@ -79,7 +80,8 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     },
     onError: (err, connection) => logError(err, connection),
   });
-  if (!config.clustering) return { engine };
+  // Standalone with Redis: history, presence and limits in Redis, delivery to this instance's members only.
+  if (!config.clustering) return { engine: Object.assign(engine, { broker: new LocalBroker(engine.history) }) };
 
   // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
   const pub = client.duplicate();

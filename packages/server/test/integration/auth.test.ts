@@ -1,4 +1,6 @@
-import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeAll, connect, connectError, next, request, sleep } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
@@ -159,6 +161,27 @@ describe('authentication options', () => {
       expect((await connectError(srv.url, { token: hs })).message).toBe('AUTH_INVALID');
     } finally {
       await srv.close();
+    }
+  });
+
+  it('verifies tokens against a JWKS_URL, choosing the key by kid', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const jwks = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+    const srv = await startTestServer({ JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`, JWT_SECRET: '' });
+    try {
+      const token = await new SignJWT({ tenantId: 'acme' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('jo').setExpirationTime('1h').sign(privateKey);
+      expect((await connect(srv.url, { token })).established.userId).toBe('jo');
+      const other = await generateKeyPair('RS256');
+      const forged = await new SignJWT({ tenantId: 'acme' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('jo').setExpirationTime('1h').sign(other.privateKey);
+      expect((await connectError(srv.url, { token: forged })).message).toBe('AUTH_INVALID');
+    } finally {
+      await srv.close();
+      jwks.close();
     }
   });
 });

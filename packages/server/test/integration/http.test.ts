@@ -147,3 +147,20 @@ describe('HTTP endpoints in production', () => {
     expect(await res.json()).toMatchObject({ error: 'FORBIDDEN' });
   });
 });
+
+describe('metric label cardinality', () => {
+  afterEach(() => closeAll());
+
+  it('gives the first METRICS_MAX_TENANTS tenants a label of their own and the rest _other', async () => {
+    const srv = await startTestServer({ METRICS_MAX_TENANTS: '2' });
+    try {
+      for (const tenantId of ['t1', 't2', 't3', 't4']) await connect(srv.url, { claims: { tenantId } });
+      const text = await (await fetch(`${srv.url}/metrics`)).text();
+      const tenants = new Set([...text.matchAll(/^websocket_active_connections\{[^}]*tenant="([^"]+)"/gm)].map((m) => m[1]));
+      expect(tenants).toEqual(new Set(['t1', 't2', '_other']));
+      expect(text).toMatch(/websocket_active_connections\{[^}]*tenant="_other"[^}]*\} 2/);
+    } finally {
+      await srv.close();
+    }
+  });
+});

@@ -1,0 +1,29 @@
+import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import type { AppendOptions, AppendResult, Broker, HistoryStore, NewMessage, RoomKey } from './types.js';
+
+type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => void;
+
+/**
+ * Delivers to this instance's members only, after appending through a shared
+ * history store: a standalone instance (CLUSTERING_ENABLED=false) that still
+ * keeps its history in Redis. Appends on one connection complete in order, so
+ * delivery order is id order.
+ */
+export class LocalBroker implements Broker {
+  private handler: Handler = () => {};
+
+  constructor(private readonly history: HistoryStore) {}
+
+  async publish(key: RoomKey, msg: NewMessage, opts: AppendOptions & { exceptConnectionId?: string }): Promise<AppendResult> {
+    const result = await this.history.append(key, msg, opts);
+    if (!result.duplicate) this.handler(key, result.message, opts.exceptConnectionId);
+    return result;
+  }
+
+  onMessage(handler: Handler): void {
+    this.handler = handler;
+  }
+
+  async subscribe(): Promise<void> {}
+  async unsubscribe(): Promise<void> {}
+}
