@@ -64,6 +64,12 @@ async function quit(client: RedisClient): Promise<void> {
  * with `sharded: true`). Operations reject with an Error while Redis is
  * unreachable and work again once ioredis has reconnected. `close()` quits
  * both connections, the caller's included.
+ *
+ * Client options that fit: `maxRetriesPerRequest: 1` (a command in flight when
+ * the connection drops fails after one reconnect attempt instead of twenty)
+ * and a bounded `retryStrategy`; keep ioredis' defaults `autoResubscribe` and
+ * `enableOfflineQueue` (commands issued before the first connection wait for
+ * it; after that the engine refuses them itself while disconnected).
  */
 export function createRedisEngine(opts: RedisEngineOptions): Engine {
   const { client, observe } = opts;
