@@ -1,14 +1,15 @@
 import type { PresenceJoin, PresenceUpdate } from '@intelgraph/websocket-protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
-import { WebSocketClientError, type ConnectionState } from '../../src/index.js';
+import { io } from 'socket.io-client';
+import { WebSocketClientError, type ConnectionState, type SocketFactory } from '../../src/index.js';
 import { ClientPool, nextEvent, record, until } from '../helpers/harness.js';
 
 let server: ServerProcess;
 const pool = new ClientPool();
 
 beforeAll(async () => {
-  server = await startServerProcess();
+  server = await startServerProcess({ HEARTBEAT_INTERVAL: '300', HEARTBEAT_TIMEOUT: '10000' });
 });
 afterAll(async () => {
   await server?.stop();
@@ -105,5 +106,22 @@ describe('two SDK clients on one server', () => {
     await expect(join).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
     await expect(send).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
     expect(alice.status).toBe('disconnected');
+  });
+
+  it('sends presence heartbeats at the server-given interval while connected', async () => {
+    const heartbeats: number[] = [];
+    const factory: SocketFactory = (url, options) => {
+      const socket = io(url, options);
+      socket.onAnyOutgoing((event: string) => event === 'presence:heartbeat' && heartbeats.push(Date.now()));
+      return socket;
+    };
+    const alice = await pool.create(server.url, 'alice', { socketFactory: factory });
+    const [established] = await nextEvent(alice, 'connection:established');
+    expect(established.heartbeatInterval).toBe(300);
+    await until(() => heartbeats.length >= 3, 'three heartbeats');
+    alice.disconnect();
+    const count = heartbeats.length;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(heartbeats.length).toBe(count);
   });
 });

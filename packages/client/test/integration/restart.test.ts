@@ -38,6 +38,9 @@ describe('across a server restart (Redis-backed history)', () => {
   it('every acknowledged persistent message reaches the other client exactly once, in order', async () => {
     const { alice, bob, bobSeen, first } = await pair('restart');
     const aliceSeen = record(alice);
+    const restarts: number[] = [];
+    alice.on('system:restart', ({ reconnectIn }) => restarts.push(reconnectIn));
+    await alice.setPresenceStatus('busy', { desk: 7 });
     const acked: string[] = [];
     const sends: Promise<void>[] = [];
     let n = 0;
@@ -77,6 +80,10 @@ describe('across a server restart (Redis-backed history)', () => {
     expect(alice.status).toBe('connected');
     // The sender never gets its own messages back through the recovery.
     expect(aliceSeen.messages).toEqual([]);
+    // The shutdown announced itself, and the chosen presence status came back with the new connection.
+    expect(restarts).toHaveLength(1);
+    const presence = await bob.queryPresence('restart');
+    expect(presence.find((p) => p.userId === 'alice')).toMatchObject({ status: 'busy', metadata: { desk: 7 }, connections: 1 });
   });
 
   it('queues sends while offline and flushes them in order after the reconnect; a full queue refuses with QUEUE_FULL', async () => {
