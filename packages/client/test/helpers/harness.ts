@@ -1,8 +1,10 @@
 /** Client-side test helpers: SDK clients against real server processes, and waiting for what they see. */
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import { io } from 'socket.io-client';
 import { mintToken, type TestTokenOptions } from '../../../server/test/helpers/tokens.js';
-import { WebSocketClient } from '../../src/index.js';
-import type { WebSocketClientEvents, WebSocketClientOptions } from '../../src/index.js';
+import { WebSocketClient, type Timers } from '../../src/index.js';
+import { defaultTimers } from '../../src/timers.js';
+import type { ClientSocket, SocketFactory, WebSocketClientEvents, WebSocketClientOptions } from '../../src/index.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -64,4 +66,44 @@ export class ClientPool {
   closeAll(): void {
     for (const c of this.clients.splice(0)) c.disconnect();
   }
+}
+
+/**
+ * A socket factory whose network can be cut for one client: `cut()` closes its connection and sends
+ * its attempts to a closed port until `restore()`. `emitted` lists the events the client sent.
+ */
+export function cuttableNetwork(): { factory: SocketFactory; cut(): void; restore(): void; emitted: string[] } {
+  let offline = false;
+  let current: ClientSocket | undefined;
+  const emitted: string[] = [];
+  return {
+    emitted,
+    factory: (url, options) => {
+      current = io(offline ? 'http://127.0.0.1:9' : url, options);
+      current.onAnyOutgoing((event: string) => emitted.push(event));
+      return current;
+    },
+    cut() {
+      offline = true;
+      current?.io.engine?.close();
+    },
+    restore() {
+      offline = false;
+    },
+  };
+}
+
+/** The real timers, recording every setTimeout delay the client asks for. */
+export function recordingTimers(): { timers: Timers; delays: number[] } {
+  const delays: number[] = [];
+  return {
+    delays,
+    timers: {
+      ...defaultTimers,
+      setTimeout: (fn, ms) => {
+        delays.push(ms);
+        return defaultTimers.setTimeout(fn, ms);
+      },
+    },
+  };
 }

@@ -3,8 +3,8 @@ import { io } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../../server/test/helpers/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
-import type { ClientSocket, SocketFactory, WebSocketClient } from '../../src/index.js';
-import { ClientPool, record, sleep, until } from '../helpers/harness.js';
+import type { ClientSocket, SocketFactory, WebSocketClient, WebSocketClientOptions } from '../../src/index.js';
+import { ClientPool, record, recordingTimers, sleep, until } from '../helpers/harness.js';
 
 let redis: RedisServer;
 let server: ServerProcess;
@@ -23,8 +23,11 @@ afterEach(() => pool.closeAll());
 const ids = (messages: RoomMessage[]) => messages.map((m) => m.id);
 
 /** Both clients in `room`, with a first message seen by the receiver. */
-async function pair(room: string): Promise<{ alice: WebSocketClient; bob: WebSocketClient; bobSeen: ReturnType<typeof record>; first: string }> {
-  const alice = await pool.create(server.url, 'alice');
+async function pair(
+  room: string,
+  aliceOptions: Partial<WebSocketClientOptions> = {},
+): Promise<{ alice: WebSocketClient; bob: WebSocketClient; bobSeen: ReturnType<typeof record>; first: string }> {
+  const alice = await pool.create(server.url, 'alice', aliceOptions);
   const bob = await pool.create(server.url, 'bob');
   const bobSeen = record(bob);
   await bob.joinRoom(room);
@@ -36,7 +39,8 @@ async function pair(room: string): Promise<{ alice: WebSocketClient; bob: WebSoc
 
 describe('across a server restart (Redis-backed history)', () => {
   it('every acknowledged persistent message reaches the other client exactly once, in order', async () => {
-    const { alice, bob, bobSeen, first } = await pair('restart');
+    const { timers, delays } = recordingTimers();
+    const { alice, bob, bobSeen, first } = await pair('restart', { timers });
     const aliceSeen = record(alice);
     const restarts: number[] = [];
     alice.on('system:restart', ({ reconnectIn }) => restarts.push(reconnectIn));
@@ -82,6 +86,7 @@ describe('across a server restart (Redis-backed history)', () => {
     expect(aliceSeen.messages).toEqual([]);
     // The shutdown announced itself, and the chosen presence status came back with the new connection.
     expect(restarts).toHaveLength(1);
+    expect(delays).toContain(restarts[0]);
     const presence = await bob.queryPresence('restart');
     expect(presence.find((p) => p.userId === 'alice')).toMatchObject({ status: 'busy', metadata: { desk: 7 }, connections: 1 });
   });
