@@ -7,26 +7,51 @@ export type EventHandler = (socket: IoSocket, payload: unknown) => Promise<objec
 
 type Ack = (response: object) => void;
 
+/** One listener for `socket.onAny`, shared by every connection (`this` is the socket). */
+export type EventDispatcher = (this: IoSocket, event: unknown, ...args: unknown[]) => void;
+
+interface Route {
+  event: ClientEventName;
+  handler: EventHandler;
+  latency: { observe(ms: number): void };
+  /** `messages_received` children by tenant label: looked up once per tenant, not per message. */
+  received: Map<string, { inc(): void }>;
+}
+
 /**
- * Binds one client event: finds the ack callback wherever the client put it,
- * answers `{ success: true, ... }` or `{ success: false, error, message }`,
- * and reports failures without an ack as `system:error`. Never throws.
+ * Routes every client event of a connection: finds the ack callback wherever
+ * the client put it, answers `{ success: true, ... }` or `{ success: false,
+ * error, message }`, reports failures without an ack as `system:error`, and
+ * answers events the contract does not define with INVALID_PAYLOAD. Never throws.
+ *
+ * One function serves all connections (installed with `socket.onAny`), so a
+ * connection costs no closure per event.
  */
-export function bindEvent(socket: IoSocket, deps: RealtimeDeps, event: ClientEventName, handler: EventHandler): void {
+export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<ClientEventName, EventHandler>>): EventDispatcher {
   const { metrics, logger } = deps;
-  const received = metrics.messagesReceived.labels(socket.data.tenantLabel, event);
-  const latency = metrics.messageLatency.labels(event);
-  (socket as unknown as { on(ev: string, fn: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
+  const routes = new Map<string, Route>();
+  for (const [event, handler] of Object.entries(handlers) as [ClientEventName, EventHandler][]) {
+    routes.set(event, { event, handler, latency: metrics.messageLatency.labels(event), received: new Map() });
+  }
+
+  function receivedCounter(route: Route, tenantLabel: string): { inc(): void } {
+    let c = route.received.get(tenantLabel);
+    if (!c) route.received.set(tenantLabel, (c = metrics.messagesReceived.labels(tenantLabel, route.event)));
+    return c;
+  }
+
+  function run(socket: IoSocket, route: Route, args: unknown[]): void {
     const started = performance.now();
-    received.inc();
+    receivedCounter(route, socket.data.tenantLabel).inc();
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
     const payload = args[0];
     const finish = (response: object) => {
-      latency.observe(performance.now() - started);
+      route.latency.observe(performance.now() - started);
       if (ack) ack(response);
     };
     const fail = (err: unknown) => {
       const coded = toCoded(err);
+      const event = route.event;
       if (coded instanceof UnavailableError) logger.warn({ event }, coded.message);
       else if (coded.code === 'INTERNAL') logger.error({ err, event, socketId: socket.id, userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId }, 'event failed');
       metrics.errors.inc({ type: coded.code });
@@ -34,24 +59,26 @@ export function bindEvent(socket: IoSocket, deps: RealtimeDeps, event: ClientEve
       else socket.emit('system:error', { code: coded.code, message: `${event}: ${coded.message}` });
     };
     try {
-      const result = handler(socket, payload);
+      const result = route.handler(socket, payload);
       if (result instanceof Promise) result.then((r) => finish({ success: true, ...r }), fail);
       else finish({ success: true, ...result });
     } catch (err) {
       fail(err);
     }
-  });
-}
+  }
 
-/** Answers events the contract does not define with INVALID_PAYLOAD. */
-export function bindUnknownEvents(socket: IoSocket, deps: RealtimeDeps, known: ReadonlySet<string>): void {
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (typeof event === 'string' && known.has(event)) return;
+  function unknown(socket: IoSocket, event: unknown, args: unknown[]): void {
     const name = typeof event === 'string' ? event.slice(0, 64) : typeof event;
-    deps.metrics.errors.inc({ type: 'INVALID_PAYLOAD' });
+    metrics.errors.inc({ type: 'INVALID_PAYLOAD' });
     const err = new CodedError('INVALID_PAYLOAD', `Unknown event "${name}"`);
     const ack = args[args.length - 1];
     if (typeof ack === 'function') (ack as Ack)(err.toAck());
     else socket.emit('system:error', { code: err.code, message: err.message });
-  });
+  }
+
+  return function dispatch(this: IoSocket, event: unknown, ...args: unknown[]): void {
+    const route = typeof event === 'string' ? routes.get(event) : undefined;
+    if (!route) return unknown(this, event, args);
+    if (this.connected) run(this, route, args);
+  };
 }

@@ -1,14 +1,11 @@
-import { CLIENT_EVENTS } from '@intelgraph/websocket-protocol';
 import { parseRoomKey } from '../engine/types.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
-import { bindEvent, bindUnknownEvents } from './events.js';
+import { createDispatcher } from './events.js';
 import { connectionsKey, handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
 import { watchSlowConsumers } from './slow-consumers.js';
-
-const KNOWN = new Set<string>(CLIENT_EVENTS);
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
@@ -38,38 +35,50 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
 
   io.use(handshakeMiddleware(deps));
 
+  const dispatch = createDispatcher(deps, {
+    'room:join': rooms.join,
+    'room:leave': rooms.leave,
+    'room:send': rooms.send,
+    'room:history': rooms.history,
+    'query:rooms': rooms.queryRooms,
+    'query:presence': presence.query,
+    'presence:status': presence.status,
+    'presence:heartbeat': presence.heartbeat,
+    'auth:refresh': session.refresh,
+  });
+
+  // The connection's logger is made only when something is logged: it would otherwise live as long as the connection.
+  const connLog = (socket: IoSocket) => {
+    const id = socket.data.identity;
+    return logger.child({ connectionId: socket.id, userId: id.userId, tenantId: id.tenantId });
+  };
+
+  // Shared by every connection (`this` is the socket): no closure per connection.
+  function onDisconnect(this: IoSocket, reason: string): void {
+    const socket = this;
+    const s = socket.data;
+    s.closed = true;
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
+    if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
+    const work = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
+    work.push(engine.counters.release(connectionsKey(s.identity.tenantId, s.identity.userId), socket.id));
+    Promise.allSettled(work).then((results) => {
+      for (const r of results) if (r.status === 'rejected') connLog(socket).warn({ err: r.reason }, 'cleanup after disconnect failed');
+    });
+  }
+
   io.on('connection', (socket: IoSocket) => {
     const s = socket.data;
-    const log = logger.child({ connectionId: socket.id, userId: s.identity.userId, tenantId: s.identity.tenantId });
     // The initial HTTP request is not needed any more: do not retain it for the connection's lifetime.
     (socket.conn as unknown as { request: unknown }).request = null;
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
-    log.debug('connected');
+    if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
 
-    bindEvent(socket, deps, 'room:join', rooms.join);
-    bindEvent(socket, deps, 'room:leave', rooms.leave);
-    bindEvent(socket, deps, 'room:send', rooms.send);
-    bindEvent(socket, deps, 'room:history', rooms.history);
-    bindEvent(socket, deps, 'query:rooms', rooms.queryRooms);
-    bindEvent(socket, deps, 'query:presence', presence.query);
-    bindEvent(socket, deps, 'presence:status', presence.status);
-    bindEvent(socket, deps, 'presence:heartbeat', presence.heartbeat);
-    bindEvent(socket, deps, 'auth:refresh', session.refresh);
-    bindUnknownEvents(socket, deps, KNOWN);
+    socket.onAny(dispatch);
     session.armExpiry(socket);
-
-    socket.on('disconnect', (reason) => {
-      s.closed = true;
-      if (s.expiryTimer) clearTimeout(s.expiryTimer);
-      metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
-      log.debug({ reason }, 'disconnected');
-      const work = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
-      work.push(engine.counters.release(connectionsKey(s.identity.tenantId, s.identity.userId), socket.id));
-      Promise.allSettled(work).then((results) => {
-        for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason }, 'cleanup after disconnect failed');
-      });
-    });
+    socket.on('disconnect', onDisconnect);
 
     socket.emit('connection:established', {
       connectionId: socket.id,

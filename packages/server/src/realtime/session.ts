@@ -7,6 +7,14 @@ const MAX_TIMER = 2_147_483_647;
 
 /** Token expiry while connected, and `auth:refresh`. */
 export function createSession(deps: RealtimeDeps) {
+  // Timers take the socket as an argument: no closure per connection.
+  function expire(socket: IoSocket): void {
+    if (socket.data.closed) return;
+    deps.metrics.errors.inc({ type: 'AUTH_EXPIRED' });
+    socket.emit('system:error', { code: 'AUTH_EXPIRED', message: 'The token has expired: reconnect with a new token' });
+    socket.disconnect(true);
+  }
+
   function armExpiry(socket: IoSocket): void {
     const s = socket.data;
     if (s.expiryTimer) clearTimeout(s.expiryTimer);
@@ -15,15 +23,10 @@ export function createSession(deps: RealtimeDeps) {
     if (at === undefined || s.closed) return;
     const delay = at - Date.now();
     if (delay > MAX_TIMER) {
-      s.expiryTimer = setTimeout(() => armExpiry(socket), MAX_TIMER);
+      s.expiryTimer = setTimeout(armExpiry, MAX_TIMER, socket);
       return;
     }
-    s.expiryTimer = setTimeout(() => {
-      if (s.closed) return;
-      deps.metrics.errors.inc({ type: 'AUTH_EXPIRED' });
-      socket.emit('system:error', { code: 'AUTH_EXPIRED', message: 'The token has expired: reconnect with a new token' });
-      socket.disconnect(true);
-    }, Math.max(0, delay));
+    s.expiryTimer = setTimeout(expire, Math.max(0, delay), socket);
   }
 
   async function refresh(socket: IoSocket, raw: unknown) {
@@ -32,6 +35,9 @@ export function createSession(deps: RealtimeDeps) {
     const cur = socket.data.identity;
     if (next.userId !== cur.userId || next.tenantId !== cur.tenantId) {
       throw new CodedError('AUTH_INVALID', 'A refreshed token must be for the same user and tenant');
+    }
+    if (cur.expiresAt !== undefined && (next.expiresAt === undefined ? deps.config.jwt.requireExp : next.expiresAt < cur.expiresAt)) {
+      throw new CodedError('AUTH_INVALID', 'A refreshed token must not expire before the current one');
     }
     socket.data.identity = next;
     armExpiry(socket);
