@@ -13,6 +13,7 @@ import { backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
 import { ackError, connectError, WebSocketClientError } from './errors.js';
 import { acknowledged, type Link, type TimedSocket } from './link.js';
+import { onNetworkOnline } from './online.js';
 import { PresenceKeeper } from './presence.js';
 import { RoomRegistry } from './rooms.js';
 import { Sender } from './sender.js';
@@ -78,6 +79,7 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   private established: ConnectionEstablished | undefined;
   private failure: WebSocketClientError | undefined;
   private connectWaiters: Waiter[] = [];
+  private stopOnlineListener: (() => void) | undefined;
 
   constructor(options: WebSocketClientOptions) {
     super();
@@ -181,6 +183,10 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
       this.urlIndex = 0;
       this.machine.setState('connecting');
       this.presence.startIdleDetection(this.idleTimeoutMs);
+      // Browsers: when the network comes back, try at once instead of waiting for the backoff.
+      this.stopOnlineListener ??= onNetworkOnline(() => {
+        if (this.reconnectTimer !== undefined) this.connect().catch(() => {});
+      });
       void this.openSocket();
     } else if (this.reconnectTimer !== undefined) {
       this.clearReconnectTimer();
@@ -359,6 +365,8 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
     this.ready = false;
     this.restartDelay = undefined;
     this.presence.stopIdleDetection();
+    this.stopOnlineListener?.();
+    this.stopOnlineListener = undefined;
   }
 
   /** Terminal: stop retrying, reject everything pending, report why. */

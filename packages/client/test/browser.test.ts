@@ -84,7 +84,8 @@ describe('the browser bundle', () => {
         const w = window as unknown as { WebSocketClient: Sdk; client: InstanceType<Sdk>; received: unknown[]; states: string[] };
         w.received = [];
         w.states = [];
-        const client = new w.WebSocketClient({ url, token, tenantId: 'acme', idleTimeoutMs: 1500 });
+        // A long backoff: after a network loss, only the browser's `online` event brings the client back soon.
+        const client = new w.WebSocketClient({ url, token, tenantId: 'acme', idleTimeoutMs: 1500, backoff: { minDelayMs: 120_000, maxDelayMs: 120_000 } });
         w.client = client;
         client.on('status:change', (s) => w.states.push(s as string));
         client.on('room:message', (m) => w.received.push(m));
@@ -122,12 +123,28 @@ describe('the browser bundle', () => {
     const [online] = (await back) as [PresenceUpdate];
     expect(online.presence).toEqual([expect.objectContaining({ userId: 'carol', status: 'online' })]);
 
+    // The network goes away and comes back: the client reconnects on the `online` event, recovering what it missed.
+    await page.context().setOffline(true);
+    await page.waitForFunction(() => (window as unknown as { states: string[] }).states.includes('reconnecting'), undefined, { timeout: 10_000 });
+    const missed = await bob.sendMessage('browser', { text: 'while offline' }, true);
+    await page.context().setOffline(false);
+    await page.waitForFunction(() => (window as unknown as { states: string[] }).states.at(-1) === 'connected', undefined, { timeout: 10_000 });
+    const afterOutage = (await page.waitForFunction(
+      () => {
+        const w = window as unknown as { received: RoomMessage[] };
+        return w.received.length > 1 ? w.received : false;
+      },
+      undefined,
+      { timeout: 10_000 },
+    ).then((h) => h.jsonValue())) as RoomMessage[];
+    expect(afterOutage.map((m) => m.id)).toEqual([reply, missed]);
+
     const presenceSeen = await bob.queryPresence('browser');
     expect(presenceSeen.map((p) => p.userId).sort()).toEqual(['bob', 'carol']);
     const left = nextEvent(bob, 'presence:leave');
     await page.evaluate(() => (window as unknown as { client: { disconnect(): void } }).client.disconnect());
     expect((await left)[0]).toEqual({ room: 'browser', userId: 'carol' });
     const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
-    expect(states).toEqual(['connecting', 'connected', 'disconnected']);
+    expect(states).toEqual(['connecting', 'connected', 'reconnecting', 'connected', 'disconnected']);
   });
 });
