@@ -65,7 +65,7 @@ export function procCpuMicros(pid) {
 
 async function startNode(name, script, env, opts = {}) {
   const port = await freePort();
-  const nodeArgs = ['--expose-gc', '--import', PROBE];
+  const nodeArgs = ['--expose-gc', '--import', PROBE, ...(opts.nodeArgs ?? [])];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`);
   const { PATH, HOME } = process.env;
   const child = spawn(process.execPath, [...nodeArgs, script], {
