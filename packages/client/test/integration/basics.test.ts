@@ -124,4 +124,43 @@ describe('two SDK clients on one server', () => {
     await new Promise((r) => setTimeout(r, 700));
     expect(heartbeats.length).toBe(count);
   });
+
+  it('a send whose acknowledgement never comes is sent again with the same clientMessageId, and delivered once', async () => {
+    let dropNextAck = false;
+    const transmitted: string[] = [];
+    const factory: SocketFactory = (url, options) => {
+      const socket = io(url, options);
+      socket.onAnyOutgoing((event: string, ...args: unknown[]) => {
+        if (event === 'room:send') transmitted.push((args[0] as { clientMessageId: string }).clientMessageId);
+      });
+      // Swallow the next acknowledgement: the connection stays up, the answer is just never seen.
+      const internal = socket as unknown as { onpacket(packet: { type: number }): void };
+      const onpacket = internal.onpacket;
+      internal.onpacket = function (packet) {
+        if (dropNextAck && packet.type === 3) {
+          dropNextAck = false;
+          return;
+        }
+        onpacket.call(this, packet);
+      };
+      return socket;
+    };
+    const bob = await pool.create(server.url, 'bob');
+    const bobSeen = record(bob);
+    await bob.joinRoom('timeouts');
+    const alice = await pool.create(server.url, 'alice', { socketFactory: factory, ackTimeoutMs: 500, heartbeatIntervalMs: 0 });
+    const aliceSeen = record(alice);
+    await alice.joinRoom('timeouts');
+    dropNextAck = true;
+    const id = await alice.sendMessage('timeouts', 'once');
+    expect(transmitted).toHaveLength(2);
+    expect(transmitted[0]).toBe(transmitted[1]);
+    expect(aliceSeen.states).toEqual(['connected']);
+    const later = await alice.sendMessage('timeouts', 'later');
+    await until(() => bob.lastMessageId('timeouts') === later, 'the later message');
+    expect(bobSeen.messages.map((m) => [m.id, m.payload])).toEqual([
+      [id, 'once'],
+      [later, 'later'],
+    ]);
+  });
 });
