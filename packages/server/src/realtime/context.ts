@@ -18,7 +18,6 @@ export interface ConnState {
   rooms: Map<string, RoomKey>;
   /** Label value for tenant metrics. */
   tenantLabel: string;
-  expiryTimer?: NodeJS.Timeout;
   closed: boolean;
 }
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { parseRoomKey } from '../engine/types.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { createDispatcher } from './events.js';
@@ -6,6 +7,35 @@ import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
 import { watchSlowConsumers } from './slow-consumers.js';
+
+/**
+ * Drops every reference to the connection's initial HTTP request and the
+ * listeners left over from the upgrade. Besides `conn.request`, Engine.IO's
+ * upgrade handling leaves a one-time 'close' listener on the TCP socket whose
+ * response object holds the request (and its raw headers) for the
+ * connection's lifetime (it only serves Engine.IO middlewares, `io.engine.use`,
+ * which this server does not install), and an `onUpgradeError` listener on the
+ * WebSocket, redundant once the transport listens for errors itself.
+ */
+function releaseUpgradeRequest(socket: IoSocket): void {
+  const conn = socket.conn as unknown as {
+    request: IncomingMessage | null;
+    transport?: { name?: string; socket?: { listeners(ev: string): unknown[]; removeListener(ev: string, fn: unknown): void } };
+  };
+  const tcp = conn.request?.socket;
+  conn.request = null;
+  if (tcp) {
+    for (const l of tcp.rawListeners('close') as ((...args: unknown[]) => void)[]) {
+      const once = (l as { listener?: { name?: string } }).listener;
+      // The only anonymous one-time 'close' listener left on an upgraded socket: ws's own are named.
+      if (once && once.name === '') tcp.removeListener('close', l);
+    }
+  }
+  const ws = conn.transport?.name === 'websocket' ? conn.transport.socket : undefined;
+  if (ws && ws.listeners('error').length > 1) {
+    for (const l of ws.listeners('error')) if ((l as { name?: string }).name === 'onUpgradeError') ws.removeListener('error', l);
+  }
+}
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
@@ -58,7 +88,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     const socket = this;
     const s = socket.data;
     s.closed = true;
-    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    session.disarm(socket);
     metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
     const work = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
@@ -71,7 +101,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   io.on('connection', (socket: IoSocket) => {
     const s = socket.data;
     // The initial HTTP request is not needed any more: do not retain it for the connection's lifetime.
-    (socket.conn as unknown as { request: unknown }).request = null;
+    releaseUpgradeRequest(socket);
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
