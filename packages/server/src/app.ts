@@ -48,7 +48,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const limiterSweep = setInterval(() => localLimiter.sweep(), 60_000);
   limiterSweep.unref();
 
-  const http = createHttpServer();
+  // Header and request timeouts are enforced by a periodic check (30 s by default): check every second, so a
+  // request whose headers trickle in (slow-loris) is closed close to its timeout instead of up to 30 s later.
+  const http = createHttpServer({ connectionsCheckingInterval: 1000 });
   const ioOptions: Partial<ServerOptions> = {
     path: '/socket.io',
     transports: ['polling', 'websocket'],
@@ -108,7 +110,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
-  http.headersTimeout = 10_000;
+  // The headers of any request, a WebSocket upgrade included, are part of the handshake: never longer than HANDSHAKE_TIMEOUT.
+  http.headersTimeout = Math.min(10_000, config.handshakeTimeoutMs);
   http.requestTimeout = 30_000;
 
   let shuttingDown: Promise<void> | undefined;
