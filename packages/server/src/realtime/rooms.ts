@@ -4,7 +4,7 @@ import { CodedError } from '../errors.js';
 import { roomKeyString, type RoomKey } from '../engine/types.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
-import { checkMetadata, jsonSize, parse, schemas } from './validation.js';
+import { checkMetadata, exceedsJsonSize, parse, schemas } from './validation.js';
 
 /** Messages returned in one join ack at most; the rest is paged with `room:history`. */
 export const JOIN_RECOVERY_PAGE = 200;
@@ -103,8 +103,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     const key = state.rooms.get(req.room);
     if (!key) throw new CodedError('NOT_IN_ROOM');
     if (req.payload === undefined) throw new CodedError('INVALID_PAYLOAD', 'A payload is required');
-    const size = jsonSize(req.payload);
-    if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) {
+    if (exceedsJsonSize(req.payload, config.maxMessageBytes)) {
       throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
     }
     const persistent = req.persistent === true;

@@ -20,29 +20,56 @@ export const MAX_DEPTH = 32;
  */
 export function jsonSize(value: unknown, what = 'payload'): number {
   checkJson(value, 0, what);
+  return encodedSize(value);
+}
+
+/**
+ * Checks that a value is plain JSON (as `jsonSize`) and tells whether its
+ * encoded size is over `max` bytes (never when `max` <= 0). The check's walk
+ * yields an upper bound of the size; the value is only encoded when that bound
+ * is over `max`, so the usual small message is not serialised here at all.
+ */
+export function exceedsJsonSize(value: unknown, max: number, what = 'payload'): boolean {
+  const bound = checkJson(value, 0, what);
+  return max > 0 && bound > max && encodedSize(value) > max;
+}
+
+function encodedSize(value: unknown): number {
   const text = JSON.stringify(value);
   return text === undefined ? 0 : Buffer.byteLength(text);
 }
 
-function checkJson(value: unknown, depth: number, what: string): void {
+/**
+ * Bytes a JSON string takes at most, quotes included: a UTF-16 code unit never
+ * encodes to more than 6 bytes (`\uXXXX`; UTF-8 needs at most 3).
+ */
+const stringBound = (s: string) => 2 + 6 * s.length;
+/** Characters of the longest number JSON.stringify writes (25, e.g. `-0.0000014136548624912402`), rounded up. */
+const NUMBER_BOUND = 26;
+
+/** Throws unless the value is plain JSON; returns an upper bound of its encoded size in bytes. */
+function checkJson(value: unknown, depth: number, what: string): number {
   if (depth > MAX_DEPTH) throw new CodedError('INVALID_PAYLOAD', `The ${what} is nested too deeply (at most ${MAX_DEPTH} levels)`);
-  if (value === null) return;
+  if (value === null) return 4;
   switch (typeof value) {
     case 'string':
+      return stringBound(value);
     case 'boolean':
-      return;
+      return 5;
     case 'number':
       if (!Number.isFinite(value)) throw new CodedError('INVALID_PAYLOAD', `The ${what} holds a non-finite number`);
-      return;
+      return NUMBER_BOUND;
     case 'object': {
+      let bound = 2;
       if (Array.isArray(value)) {
-        for (const v of value) checkJson(v, depth + 1, what);
-        return;
+        for (const v of value) bound += checkJson(v, depth + 1, what) + 1;
+        return bound;
       }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) throw new CodedError('INVALID_PAYLOAD', `The ${what} must be JSON (binary attachments are not accepted)`);
-      for (const v of Object.values(value as Record<string, unknown>)) checkJson(v, depth + 1, what);
-      return;
+      const obj = value as Record<string, unknown>;
+      for (const k of Object.keys(obj)) bound += stringBound(k) + 2 + checkJson(obj[k], depth + 1, what);
+      return bound;
     }
     default:
       throw new CodedError('INVALID_PAYLOAD', `The ${what} must be JSON`);
@@ -96,7 +123,7 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 
 export function checkMetadata(value: Record<string, unknown> | undefined): void {
   if (value === undefined) return;
-  if (jsonSize(value, 'metadata') > MAX_METADATA_BYTES) {
+  if (exceedsJsonSize(value, MAX_METADATA_BYTES, 'metadata')) {
     throw new CodedError('PAYLOAD_TOO_LARGE', `Metadata is limited to ${MAX_METADATA_BYTES} bytes`);
   }
 }
