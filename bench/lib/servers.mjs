@@ -63,6 +63,17 @@ export function procCpuMicros(pid) {
   }
 }
 
+/** Read and write system calls of a process so far, from /proc/<pid>/io. */
+export function procSyscalls(pid) {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const get = (k) => Number(io.match(new RegExp(`^${k}: (\\d+)`, 'm'))?.[1] ?? NaN);
+    return { reads: get('syscr'), writes: get('syscw') };
+  } catch {
+    return null;
+  }
+}
+
 async function startNode(name, script, env, opts = {}) {
   const port = await freePort();
   const nodeArgs = ['--expose-gc', '--import', PROBE, ...(opts.nodeArgs ?? [])];
@@ -118,6 +129,7 @@ async function startNode(name, script, env, opts = {}) {
       });
     },
     cpuMicros: () => procCpuMicros(child.pid),
+    syscalls: () => procSyscalls(child.pid),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
