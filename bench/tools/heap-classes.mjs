@@ -1,21 +1,87 @@
 #!/usr/bin/env node
 /**
- * node bench/tools/heap-classes.mjs <ours|bare> [connections=2000] [out-dir=/tmp]
+ * node bench/tools/heap-classes.mjs <ours|bare> [connections=2000] [out-dir=/tmp] [--why kind,kind...]
  * Starts one server with --heapsnapshot-signal, takes a snapshot with no client and one
  * with N idle connections, and prints which object kinds grew, per connection
- * (count and self bytes), largest first.
+ * (count and self bytes), largest first. With --why, prints the retainer chains of a
+ * few objects of each kind named (as printed, e.g. "object:IncomingMessage").
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { sleep } from '../lib/measure.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
 
-const impl = process.argv[2] ?? 'ours';
-const n = Number(process.argv[3] ?? 2000);
-const dir = process.argv[4] ?? '/tmp';
+const whyAt = process.argv.indexOf('--why');
+const why = whyAt > 0 ? process.argv[whyAt + 1].split(',') : [];
+const positional = process.argv.slice(2).filter((a, i, all) => a !== '--why' && all[i - 1] !== '--why');
+const impl = positional[0] ?? 'ours';
+const n = Number(positional[1] ?? 2000);
+const dir = positional[2] ?? '/tmp';
+
+function kindOf(type, name) {
+  if (type === 'string' || type === 'concatenated string' || type === 'sliced string') return `${type}:(string)`;
+  if (type === 'code') return 'code:(code)';
+  if (type === 'number') return 'number:(heap number)';
+  return `${type}:${name.slice(0, 80)}`;
+}
+
+/** Retainer chains (up to 8 steps) of a few objects of the given kinds. */
+function retainers(snap, kinds) {
+  const f = snap.snapshot.meta.node_fields;
+  const ef = snap.snapshot.meta.edge_fields;
+  const types = snap.snapshot.meta.node_types[0];
+  const etypes = snap.snapshot.meta.edge_types[0];
+  const [iType, iName, iEdges] = ['type', 'name', 'edge_count'].map((k) => f.indexOf(k));
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((k) => ef.indexOf(k));
+  const stride = f.length;
+  const estride = ef.length;
+  const nodes = snap.nodes;
+  const edges = snap.edges;
+  const count = nodes.length / stride;
+  const retainedBy = Array.from({ length: count }, () => []);
+  let e = 0;
+  for (let i = 0; i < count; i++) {
+    const ec = nodes[i * stride + iEdges];
+    for (let k = 0; k < ec; k++, e += estride) {
+      const et = etypes[edges[e + eType]];
+      if (et === 'weak' || et === 'shortcut') continue;
+      const name = et === 'element' || et === 'hidden' ? `[${edges[e + eName]}]` : snap.strings[edges[e + eName]];
+      retainedBy[edges[e + eTo] / stride].push([i, name]);
+    }
+  }
+  const label = (i) => kindOf(types[nodes[i * stride + iType]], snap.strings[nodes[i * stride + iName]]);
+  const iId = f.indexOf('id');
+  for (const kind of kinds) {
+    // Objects that are new since the first snapshot (node ids are stable within a process), a few at random.
+    const fresh = [];
+    for (let i = 0; i < count; i++) if (label(i) === kind && !firstIds.has(nodes[i * stride + iId])) fresh.push(i);
+    const hits = Array.from({ length: Math.min(4, fresh.length) }, () => fresh[Math.floor(Math.random() * fresh.length)]);
+    for (const h of hits) {
+      const chain = [label(h)];
+      let cur = h;
+      const seen = new Set([cur]);
+      for (let d = 0; d < 8; d++) {
+        const r = retainedBy[cur].find(([j]) => !seen.has(j));
+        if (!r) break;
+        chain.push(`<-${r[1]}- ${label(r[0])}`);
+        cur = r[0];
+        seen.add(cur);
+      }
+      process.stdout.write(`why ${chain.join(' ')}\n`);
+    }
+  }
+}
+
+const firstIds = new Set();
 
 function classes(file) {
   const snap = JSON.parse(readFileSync(file, 'utf8'));
+  if (why.length && file !== lastFile) {
+    const idAt = snap.snapshot.meta.node_fields.indexOf('id');
+    const stride = snap.snapshot.meta.node_fields.length;
+    for (let i = idAt; i < snap.nodes.length; i += stride) firstIds.add(snap.nodes[i]);
+  }
+  if (why.length && file === lastFile) retainers(snap, why);
   const f = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
   const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((k) => f.indexOf(k));
@@ -59,6 +125,7 @@ async function snapshot(server) {
   throw new Error('no snapshot written');
 }
 
+let lastFile;
 const opts = { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] };
 const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
 const fleet = new ClientFleet('heap', { url: server.url, tenantId: BENCH_TENANT, addresses: sourceAddresses(), count: n, userPrefix: 'heap-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
@@ -70,7 +137,8 @@ try {
   const a = classes(await snapshot(server));
   const c = await fleet.connect();
   await sleep(1000);
-  const b = classes(await snapshot(server));
+  lastFile = await snapshot(server);
+  const b = classes(lastFile);
   const rows = [];
   for (const [k, v] of b) {
     const o = a.get(k) ?? { count: 0, bytes: 0 };

@@ -41,27 +41,42 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 }
 
-/** Held-resource counters in this process. */
+/**
+ * Held-resource counters in this process. A key held by one member (the usual
+ * case: one connection per user) is kept as that member alone; a set is made
+ * from the second member on.
+ */
 export class MemoryCounterStore implements CounterStore {
-  private readonly sets = new Map<string, Set<string>>();
+  private readonly held = new Map<string, string | Set<string>>();
 
   async acquire(key: string, member: string, max: number): Promise<boolean> {
-    let set = this.sets.get(key);
-    if (!set) this.sets.set(key, (set = new Set()));
-    if (set.has(member)) return true;
-    if (max > 0 && set.size >= max) {
-      if (set.size === 0) this.sets.delete(key);
-      return false;
+    const cur = this.held.get(key);
+    if (cur === undefined) {
+      this.held.set(key, member);
+      return true;
     }
-    set.add(member);
+    if (cur === member) return true;
+    if (typeof cur === 'string') {
+      if (max > 0 && max <= 1) return false;
+      this.held.set(key, new Set([cur, member]));
+      return true;
+    }
+    if (cur.has(member)) return true;
+    if (max > 0 && cur.size >= max) return false;
+    cur.add(member);
     return true;
   }
 
   async release(key: string, member: string): Promise<void> {
-    const set = this.sets.get(key);
-    if (!set) return;
-    set.delete(member);
-    if (set.size === 0) this.sets.delete(key);
+    const cur = this.held.get(key);
+    if (cur === undefined) return;
+    if (typeof cur === 'string') {
+      if (cur === member) this.held.delete(key);
+      return;
+    }
+    cur.delete(member);
+    if (cur.size === 1) this.held.set(key, cur.values().next().value as string);
+    else if (cur.size === 0) this.held.delete(key);
   }
 
   async touch(): Promise<void> {}
