@@ -29,6 +29,7 @@ export const CLUSTER_SMOKE = {
   inboundSteps: [20],
   stepMs: 700,
   p99LimitMs: 50,
+  retries: 0,
 };
 
 async function startInstances(impl, n, redisUrl, opts) {
