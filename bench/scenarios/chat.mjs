@@ -17,42 +17,57 @@ export const CHAT_DEFAULTS = {
 };
 export const CHAT_SMOKE = { clients: 20, roomSize: 10, inboundSteps: [20, 40], stepMs: 700, p99LimitMs: 50, retries: 0 };
 
-/** Steps the inbound rate up on one connected, joined fleet; stops after the first step over the limit. */
-export async function climb({ impl, servers, fleets, p, persistent, members }) {
-  const steps = [];
-  let best = null;
-  const measure = async (rate, phase) => {
-    const perFleet = rate / fleets.length;
+let phaseSeq = 100;
+
+/**
+ * Steps the inbound rate up for several series at once (a series: one server set and
+ * its connected, joined fleets), interleaved at every rate so that the load the shared
+ * machine carries at one moment weighs on every series alike; the order rotates from
+ * one rate to the next. A series stops after its first step over the limit (measured
+ * twice: the machine is shared).
+ * series: [{ label, servers, fleets, persistent, members }] -> [{ steps, best }]
+ */
+export async function climbAll(series, p) {
+  const out = series.map(() => ({ steps: [], best: null, stopped: false }));
+  const measure = async (se, rate) => {
+    const perFleet = rate / se.fleets.length;
+    const phase = ++phaseSeq;
     // Every fleet sends its share; every fleet receives.
     const results = await Promise.all(
-      fleets.map((f, k) =>
-        measureStep({ servers: k === 0 ? servers : [], senders: f, receivers: [f], rate: perFleet, membersPerMessage: members, durationMs: p.stepMs, persistent, phase }),
+      se.fleets.map((f, k) =>
+        measureStep({ servers: k === 0 ? se.servers : [], senders: f, receivers: [f], rate: perFleet, membersPerMessage: se.members, durationMs: p.stepMs, persistent: se.persistent, phase }),
       ),
     );
-    return combine(results, rate, members);
+    return combine(results, rate, se.members);
   };
   const passes = (step) => (step.latency.p99Ms ?? Infinity) <= p.p99LimitMs && (step.deliveredFraction ?? 0) >= 0.95 && step.errors === 0;
   for (const [i, rate] of p.inboundSteps.entries()) {
-    let step = await measure(rate, 100 + 2 * i);
-    let ok = passes(step);
-    // The machine is shared: a step over the limit is measured once more before the climb stops.
-    if (!ok && step.errors === 0 && (p.retries ?? 1) > 0) {
-      process.stdout.write(`  ${impl} ${persistent ? 'persistent' : 'volatile'} ${rate}/s: p99 ${step.latency.p99Ms} ms, measuring again\n`);
-      await sleep(1000);
-      const again = await measure(rate, 101 + 2 * i);
-      again.retried = true;
-      if (passes(again) || (again.latency.p99Ms ?? Infinity) < (step.latency.p99Ms ?? Infinity)) step = again;
-      ok = passes(step);
+    const order = series.map((_, k) => (k + i) % series.length);
+    for (const k of order) {
+      const se = series[k];
+      const o = out[k];
+      if (o.stopped) continue;
+      let step = await measure(se, rate);
+      let ok = passes(step);
+      if (!ok && step.errors === 0 && (p.retries ?? 1) > 0) {
+        process.stdout.write(`  ${se.label} ${rate}/s: p99 ${step.latency.p99Ms} ms, measuring again\n`);
+        await sleep(1000);
+        const again = await measure(se, rate);
+        again.retried = true;
+        if (passes(again) || (again.latency.p99Ms ?? Infinity) < (step.latency.p99Ms ?? Infinity)) step = again;
+        ok = passes(step);
+      }
+      o.steps.push(step);
+      process.stdout.write(
+        `  ${se.label} ${rate}/s: inbound ${step.inboundPerSec}/s, ${step.deliveriesPerSec} deliveries/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}, errors ${step.errors}${ok ? '' : '  <- over the limit'}\n`,
+      );
+      if (ok) o.best = step;
+      else o.stopped = true;
+      await sleep(300);
     }
-    steps.push(step);
-    process.stdout.write(
-      `  ${impl} ${persistent ? 'persistent' : 'volatile'} ${rate}/s: inbound ${step.inboundPerSec}/s, ${step.deliveriesPerSec} deliveries/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, errors ${step.errors}${ok ? '' : '  <- over the limit'}\n`,
-    );
-    if (!ok) break;
-    best = step;
-    await sleep(300);
+    if (out.every((o) => o.stopped)) break;
   }
-  return { steps, best };
+  return out.map(({ steps, best }) => ({ steps, best }));
 }
 
 /** Merges the per-fleet results of one step (fleets measured in parallel). */
@@ -83,8 +98,7 @@ function combine(results, rate, members) {
   };
 }
 
-async function runOne(impl, p, persistent, opts) {
-  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+async function connectChat(impl, server, p) {
   const fleet = new ClientFleet(`${impl}-chat`, {
     url: server.url,
     tenantId: BENCH_TENANT,
@@ -94,23 +108,42 @@ async function runOne(impl, p, persistent, opts) {
     workers: p.clients >= 500 ? 2 : 1,
     ...(impl === 'ours' && { secret: BENCH_SECRET }),
   });
-  try {
-    const c = await fleet.connect();
-    const joined = await fleet.join({ prefix: 'chat-', groupSize: p.roomSize });
-    const r = await climb({ impl, servers: [server], fleets: [fleet], p, persistent, members: p.roomSize - 1 });
-    return { connected: c.connected, joined, ...r };
-  } finally {
-    await fleet.close();
-    await server.stop();
-  }
+  await fleet.connect();
+  await fleet.join({ prefix: 'chat-', groupSize: p.roomSize });
+  return fleet;
 }
 
 export async function chat(params = CHAT_DEFAULTS, opts = {}) {
   const p = { ...CHAT_DEFAULTS, ...params };
   const startedAt = new Date().toISOString();
-  const oursVolatile = await runOne('ours', p, false, opts);
-  const oursPersistent = await runOne('ours', p, true, opts);
-  const bareVolatile = await runOne('bare', p, false, opts);
+  // Both servers up at once (the idle one costs nothing); the series are measured in turn at every rate.
+  const servers = [];
+  const fleets = [];
+  let oursVolatile;
+  let oursPersistent;
+  let bareVolatile;
+  try {
+    const ours = await startOurs({}, opts);
+    servers.push(ours);
+    const bare = await startBare({}, opts);
+    servers.push(bare);
+    const oursFleet = await connectChat('ours', ours, p);
+    fleets.push(oursFleet);
+    const bareFleet = await connectChat('bare', bare, p);
+    fleets.push(bareFleet);
+    const members = p.roomSize - 1;
+    [oursVolatile, oursPersistent, bareVolatile] = await climbAll(
+      [
+        { label: 'ours volatile', servers: [ours], fleets: [oursFleet], persistent: false, members },
+        { label: 'ours persistent', servers: [ours], fleets: [oursFleet], persistent: true, members },
+        { label: 'bare volatile', servers: [bare], fleets: [bareFleet], persistent: false, members },
+      ],
+      p,
+    );
+  } finally {
+    await Promise.allSettled(fleets.map((f) => f.close()));
+    await Promise.allSettled(servers.map((s) => s.stop()));
+  }
   const max = (r) => r.best?.inboundPerSec ?? 0;
   const at = (r, rate) => r.steps.find((s) => s.targetMessagesPerSec === rate);
   const common = Math.min(oursVolatile.best?.targetMessagesPerSec ?? Infinity, bareVolatile.best?.targetMessagesPerSec ?? Infinity, oursPersistent.best?.targetMessagesPerSec ?? Infinity);

@@ -8,7 +8,7 @@ import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { measureStep, sleep } from '../lib/measure.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
-import { climb } from './chat.mjs';
+import { climbAll } from './chat.mjs';
 
 export const CLUSTER_DEFAULTS = {
   instances: 2,
@@ -46,7 +46,7 @@ async function startInstances(impl, n, redisUrl, opts) {
   }
 }
 
-async function runOne(impl, p, redis, opts) {
+async function setUp(impl, p, redis, opts, cleanup) {
   let instances;
   try {
     instances = await startInstances(impl, p.instances, redis.url, opts);
@@ -55,49 +55,64 @@ async function runOne(impl, p, redis, opts) {
     const first = String(err.message).split('\n').find((l) => /redis|engine|error/i.test(l) && !/exited with/.test(l)) ?? String(err.message).split('\n')[0];
     const reason = `refused to start with REDIS_URL: ${first.trim().slice(0, 300)}`;
     process.stdout.write(`  ${impl}: ${reason}\n`);
-    return { refused: reason };
+    return { impl, refused: reason };
   }
-  const redisProc = { name: 'redis', cpuMicros: redis.cpuMicros };
+  cleanup.push(() => Promise.allSettled(instances.map((s) => s.stop())));
   const addresses = sourceAddresses();
   const secret = impl === 'ours' ? { secret: BENCH_SECRET } : {};
-  const fleets = [];
   const fleet = (name, o) => {
     const f = new ClientFleet(`${impl}-${name}`, { tenantId: BENCH_TENANT, addresses, ...secret, ...o });
-    fleets.push(f);
+    cleanup.unshift(() => f.close());
     return f;
   };
-  try {
-    // 1. Cross-instance fan-out: the publisher on A, the subscribers on the other instances.
-    const others = instances.slice(1);
-    const per = Math.ceil(p.fanoutClients / others.length);
-    const subs = others.map((s, i) => fleet(`fan-${s.name}`, { url: s.url, count: per, indexBase: i * per, userPrefix: 'xfan-', workers: per >= 500 ? 2 : 1 }));
-    const pub = fleet('publisher', { url: instances[0].url, count: 1, userPrefix: 'xpub-' });
-    for (const f of [...subs, pub]) await f.connect();
-    for (const f of [...subs, pub]) await f.join({ room: 'xfanout' });
-    await sleep(500);
-    const members = per * others.length;
-    const fanSteps = [];
-    for (const [i, target] of p.deliveryTargets.entries()) {
-      const step = await measureStep({ servers: [...instances, redisProc], senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: 200 + i, settleMs: 500 });
-      fanSteps.push(step);
-      process.stdout.write(`  ${impl} cross-instance fan-out ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}\n`);
-      if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) break;
+  return { impl, instances, fleet, servers: [...instances, { name: 'redis', cpuMicros: redis.cpuMicros }], result: { instances: instances.length, fanout: [] } };
+}
+
+/** Cross-instance fan-out: the publisher on A, the subscribers on the other instances. */
+async function fanoutFleets(side, p) {
+  const others = side.instances.slice(1);
+  const per = Math.ceil(p.fanoutClients / others.length);
+  const subs = others.map((s, i) => side.fleet(`fan-${s.name}`, { url: s.url, count: per, indexBase: i * per, userPrefix: 'xfan-', workers: per >= 500 ? 2 : 1 }));
+  const pub = side.fleet('publisher', { url: side.instances[0].url, count: 1, userPrefix: 'xpub-' });
+  for (const f of [...subs, pub]) await f.connect();
+  for (const f of [...subs, pub]) await f.join({ room: 'xfanout' });
+  return { subs, pub, members: per * others.length };
+}
+
+/** Chat with every room spread over the instances. */
+async function chatFleets(side, p) {
+  const share = Math.max(1, Math.floor(p.roomSize / side.instances.length));
+  const fleets = side.instances.map((s, i) => side.fleet(`chat-${s.name}`, { url: s.url, count: p.chatClientsPerInstance, userPrefix: `xchat${i}-` }));
+  for (const f of fleets) await f.connect();
+  for (const f of fleets) await f.join({ prefix: 'xchat-', groupSize: share });
+  return { fleets, members: share * side.instances.length - 1 };
+}
+
+async function measureBoth(sides, p) {
+  const live = sides.filter((s) => !s.refused);
+  // 1. Cross-instance fan-out, both implementations in turn at every rate.
+  for (const side of live) side.fan = await fanoutFleets(side, p);
+  await sleep(500);
+  for (const [i, target] of p.deliveryTargets.entries()) {
+    for (const side of i % 2 ? [...live].reverse() : live) {
+      if (side.fanStopped) continue;
+      const { subs, pub, members } = side.fan;
+      const step = await measureStep({ servers: side.servers, senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: 200 + i, settleMs: 500 });
+      side.result.fanout.push(step);
+      process.stdout.write(`  ${side.impl} cross-instance fan-out ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}\n`);
+      if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) side.fanStopped = true;
       await sleep(500);
     }
-    await Promise.allSettled([...subs, pub].map((f) => f.close()));
-
-    // 2. Persistent chat: every room has members on every instance.
-    const share = Math.max(1, Math.floor(p.roomSize / instances.length));
-    const chatFleets = instances.map((s, i) => fleet(`chat-${s.name}`, { url: s.url, count: p.chatClientsPerInstance, userPrefix: `xchat${i}-` }));
-    for (const f of chatFleets) await f.connect();
-    for (const f of chatFleets) await f.join({ prefix: 'xchat-', groupSize: share });
-    await sleep(500);
-    const chat = await climb({ impl, servers: [...instances, redisProc], fleets: chatFleets, p, persistent: true, members: share * instances.length - 1 });
-    return { instances: instances.length, fanout: fanSteps, persistentChat: chat };
-  } finally {
-    await Promise.allSettled(fleets.map((f) => f.close()));
-    await Promise.allSettled(instances.map((s) => s.stop()));
   }
+  for (const side of live) await Promise.allSettled([...side.fan.subs, side.fan.pub].map((f) => f.close()));
+  // 2. Persistent chat, interleaved the same way.
+  for (const side of live) side.chat = await chatFleets(side, p);
+  await sleep(500);
+  const climbed = await climbAll(
+    live.map((side) => ({ label: `${side.impl} persistent`, servers: side.servers, fleets: side.chat.fleets, persistent: true, members: side.chat.members })),
+    p,
+  );
+  live.forEach((side, k) => (side.result.persistentChat = climbed[k]));
 }
 
 export async function cluster(params = CLUSTER_DEFAULTS, opts = {}) {
@@ -112,10 +127,13 @@ export async function cluster(params = CLUSTER_DEFAULTS, opts = {}) {
   }
   let ours;
   let bare;
+  const cleanup = [];
   try {
-    ours = await runOne('ours', p, redis, opts);
-    bare = await runOne('bare', p, redis, opts);
+    const sides = [await setUp('ours', p, redis, opts, cleanup), await setUp('bare', p, redis, opts, cleanup)];
+    await measureBoth(sides, p);
+    [ours, bare] = sides.map((s) => (s.refused ? { refused: s.refused } : s.result));
   } finally {
+    for (const fn of cleanup) await fn().catch(() => {});
     await redis.stop();
   }
   const head = (r) => r.fanout?.find((s) => s.targetDeliveriesPerSec === p.deliveryTargets.at(-1)) ?? r.fanout?.at(-1);
