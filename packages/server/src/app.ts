@@ -66,7 +66,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
       credentials: true,
       allowedHeaders: ['authorization'],
     },
-    // Cross-site WebSocket hijacking: CORS does not cover WebSocket upgrades, so every request's Origin is checked here.
+    // Handshakes from origins not allowed get 403 here; later requests are checked by the middleware below.
     allowRequest: (req, cb) => {
       if (!originAllowed(config.corsOrigins, req.headers.origin)) return cb('Origin not allowed', false);
       cb(null, true);
@@ -74,6 +74,13 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   };
   if (built.adapter) (ioOptions as { adapter?: unknown }).adapter = built.adapter;
   const io: IoServer = new Server(http, ioOptions);
+
+  // Cross-site WebSocket hijacking: CORS does not cover WebSocket upgrades, and a session id must not let
+  // another origin in either, so every Engine.IO request (handshake, polling, upgrade) has its Origin checked.
+  io.engine.use((req: { headers: { origin?: string } }, _res: unknown, next: (err?: Error) => void) => {
+    if (originAllowed(config.corsOrigins, req.headers.origin)) next();
+    else next(new Error('Origin not allowed'));
+  });
 
   const verify = createVerifier(config.jwt);
   const realtime = attachRealtime(io, {

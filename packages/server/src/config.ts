@@ -253,7 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     handshakeTimeoutMs: r.HANDSHAKE_TIMEOUT,
     maxMessageBytes: r.MAX_MESSAGE_BYTES,
     // Room for the event name, the other fields and framing around one maximal payload.
-    maxHttpBufferSize: r.MAX_HTTP_BUFFER_SIZE || Math.max(r.MAX_MESSAGE_BYTES, 16_384) * 2 + 16_384,
+    // With MAX_MESSAGE_BYTES=0 (no payload limit) packets are still bounded, at 16 MiB unless MAX_HTTP_BUFFER_SIZE says otherwise.
+    maxHttpBufferSize: r.MAX_HTTP_BUFFER_SIZE || (r.MAX_MESSAGE_BYTES === 0 ? 16_777_216 : Math.max(r.MAX_MESSAGE_BYTES, 16_384) * 2 + 16_384),
     writeBufferLimit: r.WRITE_BUFFER_LIMIT,
     limits: {
       connection: { rate: r.RATE_LIMIT_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_MESSAGES_BURST },

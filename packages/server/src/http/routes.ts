@@ -170,7 +170,7 @@ export function createHttpHandler(deps: HttpDeps) {
     if (!bearerMatches(req, config.apiKey)) throw new CodedError('AUTH_INVALID', 'Invalid API key');
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(type)) throw new CodedError('INVALID_PAYLOAD', 'Content-Type must be application/json');
-    const text = await readBody(req, res, Math.max(config.maxMessageBytes, 1024) + 4096);
+    const text = await readBody(req, res, config.maxMessageBytes === 0 ? config.maxHttpBufferSize : Math.max(config.maxMessageBytes, 1024) + 4096);
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { parseRoomKey } from '../engine/types.js';
+import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { createDispatcher } from './events.js';
 import { connectionsKey, handshakeMiddleware } from './handshake.js';
@@ -40,8 +41,9 @@ function releaseUpgradeRequest(socket: IoSocket): void {
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
   const { engine, metrics, logger, config } = deps;
-  const presence = createPresence(io, deps);
-  const rooms = createRoomHandlers(deps, presence);
+  const authorize = createAuthorizer(deps);
+  const presence = createPresence(io, deps, authorize);
+  const rooms = createRoomHandlers(deps, presence, authorize);
   const session = createSession(deps);
 
   // Room messages reach local members only here: the broker already carried them to every instance, in id order.

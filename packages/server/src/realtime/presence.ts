@@ -1,15 +1,14 @@
 import type { Metadata, PresenceInfo } from '@intelgraph/websocket-protocol';
-import { CodedError } from '../errors.js';
 import { roomKeyString, type PresenceChange, type RoomKey } from '../engine/types.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { checkMetadata, parse, schemas } from './validation.js';
-import { claimAllows } from '../auth/authorize.js';
+import type { Authorizer } from './authorization.js';
 
 /**
  * Presence: writes to the store and announces what changed to the room's
  * members (through the adapter, so members on every instance hear it).
  */
-export function createPresence(io: IoServer, deps: RealtimeDeps) {
+export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Authorizer) {
   const { engine, metrics, logger, config } = deps;
 
   function announce(change: PresenceChange, except?: IoSocket): void {
@@ -82,17 +81,7 @@ export function createPresence(io: IoServer, deps: RealtimeDeps) {
 
   async function query(socket: IoSocket, raw: unknown): Promise<{ presence: PresenceInfo[] }> {
     const req = parse(schemas.presenceQuery, raw);
-    if (!claimAllows(socket.data.identity, req.room)) throw new CodedError('FORBIDDEN', 'Not allowed to see presence in this room');
-    if (deps.authorize) {
-      const ctx = { userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId, roles: socket.data.identity.roles, connectionId: socket.id };
-      let ok = false;
-      try {
-        ok = await deps.authorize(ctx, 'presence', req.room);
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw new CodedError('FORBIDDEN', 'Not allowed to see presence in this room');
-    }
+    await authorize(socket, 'presence', req.room);
     return { presence: await engine.presence.list({ tenantId: socket.data.identity.tenantId, room: req.room }, Date.now()) };
   }
 

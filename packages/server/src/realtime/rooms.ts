@@ -1,37 +1,18 @@
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@intelgraph/websocket-protocol';
-import { claimAllows, type AuthContext, type RoomAction } from '../auth/authorize.js';
 import { CodedError } from '../errors.js';
+import { parseMessageId } from '../engine/ids.js';
 import { roomKeyString, type RoomKey } from '../engine/types.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
+import type { Authorizer } from './authorization.js';
 import { checkMetadata, exceedsJsonSize, parse, schemas } from './validation.js';
 
 /** Messages returned in one join ack at most; the rest is paged with `room:history`. */
 export const JOIN_RECOVERY_PAGE = 200;
 
-export function authContext(socket: IoSocket): AuthContext {
-  const id = socket.data.identity;
-  const ctx: AuthContext = { userId: id.userId, tenantId: id.tenantId, roles: id.roles, connectionId: socket.id };
-  if (id.rooms !== undefined) ctx.rooms = id.rooms;
-  return ctx;
-}
-
 /** Room handlers: join, leave, send, history, query:rooms. */
-export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnouncer) {
+export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnouncer, authorize: Authorizer) {
   const { config, engine, metrics } = deps;
-
-  async function authorize(socket: IoSocket, action: RoomAction, room: string): Promise<void> {
-    if (!claimAllows(socket.data.identity, room)) throw new CodedError('FORBIDDEN', `Not allowed to ${action} in this room`);
-    if (deps.authorize) {
-      let allowed: boolean;
-      try {
-        allowed = await deps.authorize(authContext(socket), action, room);
-      } catch {
-        allowed = false;
-      }
-      if (!allowed) throw new CodedError('FORBIDDEN', `Not allowed to ${action} in this room`);
-    }
-  }
 
   const keyOf = (socket: IoSocket, room: string): RoomKey => ({ tenantId: socket.data.identity.tenantId, room });
 
@@ -110,6 +91,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     if (persistent && !config.persistence.enabled) {
       throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server: send without persistent');
     }
+    if (deps.authorize) await authorize(socket, 'send', req.room);
     await consumeMessageLimits(socket);
     const result = await engine.broker.publish(
       key,
@@ -145,6 +127,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
 
   async function history(socket: IoSocket, raw: unknown) {
     const req = parse(schemas.history, raw);
+    if (req.since !== undefined && !parseMessageId(req.since)) throw new CodedError('INVALID_PAYLOAD', 'since must be a message id');
     await authorize(socket, 'history', req.room);
     const limit = Math.min(req.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
     const page = await engine.history.read(keyOf(socket, req.room), { ...(req.since !== undefined && { since: req.since }), limit });
@@ -155,7 +138,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     return { rooms: [...socket.data.rooms.keys()] };
   }
 
-  return { join, leave, send, history, queryRooms, removeFrom, authorize };
+  return { join, leave, send, history, queryRooms, removeFrom };
 }
 
 export type RoomHandlers = ReturnType<typeof createRoomHandlers>;

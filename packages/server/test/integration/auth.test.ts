@@ -109,6 +109,8 @@ describe('authentication (HS256)', () => {
     expect(await request(socket, 'auth:refresh', { token: 'x.y.z' })).toMatchObject({ success: false, error: 'AUTH_INVALID' });
     expect(await request(socket, 'auth:refresh', { token: await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: -5 }) })).toMatchObject({ success: false, error: 'AUTH_EXPIRED' });
     expect(await request(socket, 'auth:refresh', {})).toMatchObject({ success: false, error: 'INVALID_PAYLOAD' });
+    const shorter = await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: 60 });
+    expect(await request(socket, 'auth:refresh', { token: shorter })).toMatchObject({ success: false, error: 'AUTH_INVALID', message: expect.stringMatching(/expire before/) });
     expect(socket.connected).toBe(true);
   });
 });

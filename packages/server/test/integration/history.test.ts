@@ -126,6 +126,19 @@ describe('history and recovery', () => {
     expect(await request<JoinAck>(b.socket, 'room:join', { room: 'epoch-unknown', since: id })).toMatchObject({ recovered: false, messages: [] });
   });
 
+  it('room:history refuses a since that is not a message id', async () => {
+    const s = await open();
+    const { socket } = await connect(s.url);
+    expect(await request(socket, 'room:history', { room: 'x', since: 'garbage' })).toMatchObject({ success: false, error: 'INVALID_PAYLOAD' });
+  });
+
+  it('accepts payloads of any size with MAX_MESSAGE_BYTES=0', async () => {
+    const s = await open({ MAX_MESSAGE_BYTES: '0' });
+    const a = await connect(s.url, { claims: { sub: 'alice' } });
+    await request(a.socket, 'room:join', { room: 'huge' });
+    expect(await send(a.socket, 'huge', 'x'.repeat(300_000))).toMatchObject({ success: true });
+  });
+
   it('delivers in id order under concurrent senders, the same order to every member', async () => {
     const s = await open();
     const senders = await Promise.all(['s1', 's2', 's3', 's4'].map((sub) => connect(s.url, { claims: { sub } })));

@@ -127,6 +127,32 @@ describe('HTTP endpoints', () => {
   });
 });
 
+describe('Origin checks after the handshake', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ CORS_ORIGIN: 'https://app.example.com' });
+  });
+  afterAll(async () => srv.close());
+  afterEach(() => closeAll());
+
+  it('refuses polling requests and WebSocket upgrades carrying a session id from an origin not allowed', async () => {
+    const { socket } = await connect(srv.url, { transports: ['polling'], extraHeaders: { origin: 'https://app.example.com' } });
+    const sid = (socket as unknown as { io: { engine: { id: string } } }).io.engine.id;
+    const poll = await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { headers: { origin: 'https://evil.example.com' } });
+    expect(poll.status).toBe(400);
+    const { WebSocket } = await import('ws');
+    const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid=${sid}`, { headers: { origin: 'https://evil.example.com' } });
+    const outcome = await new Promise<string>((resolve) => {
+      ws.once('open', () => resolve('open'));
+      ws.once('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+      ws.once('error', () => resolve('error'));
+    });
+    ws.terminate();
+    expect(outcome).toBe('status 400');
+    expect(socket.connected).toBe(true);
+  });
+});
+
 describe('HTTP endpoints in production', () => {
   let srv: TestServer;
   const STATS_TOKEN = 'stats-token-for-tests';

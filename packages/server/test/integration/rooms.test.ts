@@ -7,7 +7,13 @@ describe('rooms and messaging', () => {
   beforeAll(async () => {
     srv = await startTestServer(
       { MAX_MESSAGE_BYTES: '1024' },
-      { authorize: (ctx, action, room) => !(room === 'vip' && !ctx.roles.includes('vip')) && !(action === 'join' && room === 'hook-throws' && fail()) },
+      {
+        authorize: (ctx, action, room) =>
+          !(room === 'vip' && !ctx.roles.includes('vip')) &&
+          !(action === 'join' && room === 'hook-throws' && fail()) &&
+          !(action === 'send' && room === 'read-only') &&
+          !(action === 'presence' && room === 'hidden' && !ctx.rooms),
+      },
     );
   });
   afterAll(async () => srv.close());
@@ -185,6 +191,15 @@ describe('rooms and messaging', () => {
     expect(await request(plain.socket, 'room:join', { room: 'vip' })).toMatchObject({ success: false, error: 'FORBIDDEN' });
     expect(await request(vip.socket, 'room:join', { room: 'vip' })).toMatchObject({ success: true });
     expect(await request(vip.socket, 'room:join', { room: 'hook-throws' })).toMatchObject({ success: false, error: 'FORBIDDEN' });
+  });
+
+  it('asks the authorize hook for send and presence, with the rooms claim in the context', async () => {
+    const { socket } = await connect(srv.url);
+    expect(await request(socket, 'room:join', { room: 'read-only' })).toMatchObject({ success: true });
+    expect(await request(socket, 'room:send', { room: 'read-only', payload: 1 })).toMatchObject({ success: false, error: 'FORBIDDEN' });
+    expect(await request(socket, 'query:presence', { room: 'hidden' })).toMatchObject({ success: false, error: 'FORBIDDEN' });
+    const scoped = await connect(srv.url, { claims: { rooms: ['hidden'] } });
+    expect(await request(scoped.socket, 'query:presence', { room: 'hidden' })).toMatchObject({ success: true, presence: [] });
   });
 
   it('works over HTTP long-polling too', async () => {
