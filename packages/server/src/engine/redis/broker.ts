@@ -23,13 +23,20 @@ export interface RedisBrokerOptions {
   onInvalid?: (channel: string, text: string) => void;
 }
 
-/** What travels on a room's channel: `{ t: tenantId, r: room, x: exceptConnectionId | null, m: message }`. */
+/**
+ * What travels on a room's channel: `{ t: tenantId, r: room, x: exceptConnectionId | null, m: message, p: previous id }`,
+ * `p` being the room's id before this message ('' when the message starts a new history).
+ */
 interface Envelope {
   t: string;
   r: string;
   x: string | null;
   m: RoomMessage;
+  p?: string;
 }
+
+/** Largest page read from history to fill one gap. */
+const FILL_PAGE = 500;
 
 function decode(text: string): Envelope | undefined {
   try {
@@ -37,6 +44,7 @@ function decode(text: string): Envelope | undefined {
     if (!v || typeof v.t !== 'string' || typeof v.r !== 'string') return undefined;
     if (v.x !== null && typeof v.x !== 'string') return undefined;
     if (!v.m || typeof v.m !== 'object' || typeof v.m.id !== 'string') return undefined;
+    if (v.p !== undefined && typeof v.p !== 'string') return undefined;
     return v as Envelope;
   } catch {
     return undefined;
@@ -56,8 +64,12 @@ function decode(text: string): Envelope | undefined {
  * subscriber reconnects, ioredis subscribes again to every channel it had
  * (autoResubscribe, plain and sharded; a Cluster's sharded subscribers
  * resubscribe after each topology refresh). Messages published while the
- * subscriber is disconnected are not received: pub/sub has no replay, which
- * is what history recovery (`since`) is for.
+ * subscriber is disconnected are not received by pub/sub, which has no
+ * replay: each message names the id before it (`p`), so an instance that
+ * sees a message whose predecessor it did not deliver, or whose subscriber
+ * reconnected, reads the missed persistent messages from history and
+ * delivers them first, in id order (volatile messages in such a gap are
+ * lost, as volatile messages may be).
  */
 export class RedisBroker implements Broker {
   private readonly ops: RedisOps;
@@ -73,6 +85,11 @@ export class RedisBroker implements Broker {
   private readonly active = new Set<string>();
   /** Channel -> the last queued subscription change, so changes to one channel never overlap. */
   private readonly queue = new Map<string, Promise<void>>();
+  /** Channel -> the room and the id of the last message delivered from it. */
+  private readonly last = new Map<string, { key: RoomKey; id?: string }>();
+  /** Channel -> messages received while a gap of it is being filled from history. */
+  private readonly filling = new Map<string, Envelope[]>();
+  private wasReady = false;
 
   constructor(opts: RedisBrokerOptions) {
     this.history = opts.history;
@@ -83,6 +100,11 @@ export class RedisBroker implements Broker {
     this.onInvalid = opts.onInvalid ?? (() => {});
     const listener = (channel: string, text: string) => this.deliver(channel, text);
     this.subscriber.on(this.sharded ? 'smessage' : 'message', listener);
+    this.subscriber.on('ready', () => {
+      // After a reconnect, what was published meanwhile is only in history: fill every room (once resubscribed).
+      if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
+      this.wasReady = true;
+    });
   }
 
   publish(key: RoomKey, msg: NewMessage, opts: AppendOptions & { exceptConnectionId?: string }): Promise<AppendResult> {
@@ -103,6 +125,7 @@ export class RedisBroker implements Broker {
     // Refuse at once while Redis is down, before counting the reference.
     assertAvailable(this.subscriber);
     this.refs.set(channel, (this.refs.get(channel) ?? 0) + 1);
+    if (!this.last.has(channel)) this.last.set(channel, { key });
     try {
       await this.sync(channel);
     } catch (err) {
@@ -126,7 +149,10 @@ export class RedisBroker implements Broker {
   private release(channel: string): void {
     const n = (this.refs.get(channel) ?? 0) - 1;
     if (n > 0) this.refs.set(channel, n);
-    else this.refs.delete(channel);
+    else {
+      this.refs.delete(channel);
+      this.last.delete(channel);
+    }
   }
 
   /** Brings the Redis subscription of a channel in line with its reference count, after earlier changes. */
@@ -166,6 +192,80 @@ export class RedisBroker implements Broker {
       this.onInvalid(channel, text);
       return;
     }
-    this.handler({ tenantId: env.t, room: env.r }, env.m, env.x ?? undefined);
+    this.accept(channel, env);
+  }
+
+  /** Delivers one message in order, or starts filling the gap before it. */
+  private accept(channel: string, env: Envelope): void {
+    const buffered = this.filling.get(channel);
+    if (buffered) {
+      buffered.push(env);
+      return;
+    }
+    const state = this.last.get(channel);
+    if (!state) return;
+    if (state.id !== undefined && env.p && env.p > state.id) {
+      this.fill(channel, [env]);
+      return;
+    }
+    this.emit(channel, env.m, env.x ?? undefined);
+  }
+
+  private emit(channel: string, msg: RoomMessage, except: string | undefined): void {
+    const state = this.last.get(channel);
+    if (!state) return;
+    if (state.id !== undefined && msg.id <= state.id) return;
+    state.id = msg.id;
+    this.handler(state.key, msg, except);
+  }
+
+  private fillAll(): void {
+    for (const [channel, state] of this.last) {
+      if (state.id !== undefined && !this.filling.has(channel)) this.fill(channel, []);
+    }
+  }
+
+  /**
+   * Reads the persistent messages after the last delivered one from history and
+   * delivers them, then what arrived meanwhile. A failed read leaves the gap to
+   * the clients' own recovery (`since` on their next join).
+   */
+  private fill(channel: string, buffered: Envelope[]): void {
+    const state = this.last.get(channel);
+    if (!state || state.id === undefined) return;
+    this.filling.set(channel, buffered);
+    void (async () => {
+      let failed = false;
+      try {
+        let since = state.id as string;
+        for (let pages = 0; pages < 20; pages++) {
+          const page = await this.history.read(state.key, { since, limit: FILL_PAGE });
+          const upTo = this.filling.get(channel)?.[0]?.m.id;
+          for (const m of page.messages) {
+            if (upTo !== undefined && m.id >= upTo) break;
+            this.emit(channel, m, undefined);
+          }
+          const lastRead = page.messages[page.messages.length - 1]?.id;
+          if (!page.hasMore || lastRead === undefined || (upTo !== undefined && lastRead >= upTo)) break;
+          since = lastRead;
+        }
+      } catch {
+        // Redis unreachable: deliver what came live; clients recover the rest through history when they rejoin.
+        failed = true;
+      } finally {
+        const queued = this.filling.get(channel) ?? [];
+        this.filling.delete(channel);
+        for (let i = 0; i < queued.length; i++) {
+          const env = queued[i] as Envelope;
+          const now = this.last.get(channel);
+          if (!now) break;
+          if (!failed && now.id !== undefined && env.p && env.p > now.id) {
+            this.fill(channel, queued.slice(i));
+            break;
+          }
+          this.emit(channel, env.m, env.x ?? undefined);
+        }
+      }
+    })();
   }
 }

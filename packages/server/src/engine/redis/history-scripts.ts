@@ -46,11 +46,13 @@ end
  * ARGV: 1 epoch for a new history, 2 message JSON without id (starts with `{`),
  *       3 persistent 1|0, 4 ttlMs, 5 maxMessages, 6 idleMs (key expiry),
  *       7 has dedupe 1|0, 8 dedupeMs, 9 PUBLISH|SPUBLISH|'' , 10 channel,
- *       11 envelope head (the published text is head .. message .. '}')
+ *       11 envelope head (the published text is head .. message .. ',"p":"<previous id>"}', the
+ *          previous id being the room's id before this one, '' for a new history)
  * Returns {0, id} for a new message, {1, first message JSON} for a duplicate.
  *
- * Time is Redis's own (TIME), one clock for every instance. A new history's
- * sequence starts at that time in microseconds, so after a FLUSHALL or a
+ * Time is Redis's own (TIME), one clock for every instance. A sequence never
+ * falls behind that time in microseconds (a new history starts there, and a
+ * Redis restored from an older persisted state does not reuse ids), so after a FLUSHALL or a
  * restart without persistence ids still sort after the old ones, and its new
  * epoch tells readers that `since` values from before are not continuous.
  * The epoch comes from the caller because math.random in scripts is seeded
@@ -71,7 +73,10 @@ if not epoch then
   dropped = 0
   redis.call('HSET', meta, 'epoch', epoch, 'dropped', '0')
 end
-seq = seq + 1
+local prev = ''
+if state[1] then prev = string.format('%016.0f', seq) .. '-' .. epoch end
+-- Never below the clock: a Redis that restarted from an older AOF/RDB state must not hand out ids it already gave.
+seq = math.max(seq + 1, micros)
 redis.call('HSET', meta, 'seq', int(seq))
 local id = string.format('%016.0f', seq) .. '-' .. epoch
 local message = '{"id":"' .. id .. '",' .. string.sub(ARGV[2], 2)
@@ -84,7 +89,7 @@ if ARGV[3] == '1' and max > 0 then
 end
 redis.call('PEXPIRE', meta, idle)
 if ARGV[7] == '1' then redis.call('SET', dedupe, message, 'PX', ARGV[8]) end
-if ARGV[9] ~= '' then redis.call(ARGV[9], ARGV[10], ARGV[11] .. message .. '}') end
+if ARGV[9] ~= '' then redis.call(ARGV[9], ARGV[10], ARGV[11] .. message .. ',"p":"' .. prev .. '"}') end
 return {0, id}
 `;
 
