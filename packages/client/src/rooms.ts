@@ -156,6 +156,8 @@ export class RoomRegistry {
       return;
     }
     entry.joined = true;
+    // A room joined before any message reached it still gets a position to recover from after a reconnect.
+    if (ack.lastId !== undefined && sequence.lastId === undefined) sequence.lastId = ack.lastId;
     const result: JoinResult = { room };
     if (ack.messages !== undefined) result.messages = ack.messages;
     if (ack.recovered !== undefined) result.recovered = ack.recovered;

@@ -90,4 +90,22 @@ describe('recovery after a client-side outage', () => {
     const history = await bob.getHistory('short', { limit: 1000 });
     expect(history.messages).toHaveLength(300);
   });
+
+  it('recovers a room that had no message yet for this client when it went offline', async () => {
+    const net = cuttableNetwork();
+    const alice = await pool.create(server.url, 'alice');
+    const bob = await pool.create(server.url, 'bob', { socketFactory: net.factory });
+    const bobSeen = record(bob);
+    await alice.joinRoom('quiet');
+    await alice.sendMessage('quiet', 'before bob', false);
+    await bob.joinRoom('quiet');
+    expect(bobSeen.messages).toHaveLength(0);
+    net.cut();
+    await until(() => bob.status === 'reconnecting', 'bob offline');
+    const missed = [await alice.sendMessage('quiet', 'missed-1', true), await alice.sendMessage('quiet', 'missed-2', true)];
+    net.restore();
+    await bob.connect();
+    await until(() => bobSeen.messages.length === 2, 'the missed messages');
+    expect(bobSeen.messages.map((m) => m.id)).toEqual(missed);
+  });
 });

@@ -31,6 +31,9 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     await authorize(socket, 'join', req.room);
     const key = keyOf(socket, req.room);
     const k = roomKeyString(key);
+    // Without `since`: the room's newest id before this connection can receive anything, so the client has
+    // a position to recover from even if no message reaches it before it reconnects.
+    const lastId = req.since === undefined ? await engine.history.head(key) : undefined;
     if (!already) {
       state.rooms.set(req.room, key);
       try {
@@ -48,7 +51,8 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
       metrics.roomSubscriptions.inc();
     }
     await presence.joined(socket, key, req.metadata);
-    const ack: { room: string; messages?: RoomMessage[]; recovered?: boolean; hasMore?: boolean } = { room: req.room };
+    const ack: { room: string; messages?: RoomMessage[]; recovered?: boolean; hasMore?: boolean; lastId?: string } = { room: req.room };
+    if (lastId !== undefined) ack.lastId = lastId;
     if (req.since !== undefined) {
       const page = await engine.history.read(key, { since: req.since, limit: JOIN_RECOVERY_PAGE });
       ack.messages = page.messages;

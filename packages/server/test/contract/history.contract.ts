@@ -37,6 +37,14 @@ export function historyContract(name: string, factory: HistoryFactory): void {
       expect(new Set(ids).size).toBe(20);
     });
 
+    it('reports the newest id of a room as its head, volatile ones included', async () => {
+      const key = room();
+      expect(await store.head(key)).toBeUndefined();
+      await store.append(key, msg(1), { persistent: true });
+      const v = await store.append(key, msg(2), { persistent: false });
+      expect(await store.head(key)).toBe(v.message.id);
+    });
+
     it('keeps append order under concurrent appends', async () => {
       const key = room();
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(key, msg(i), { persistent: true })));

@@ -69,6 +69,20 @@ describe('history and recovery', () => {
     expect(join.messages?.map((m) => m.payload)).toEqual(['missed-1', 'missed-2']);
   });
 
+  it('gives the room\'s newest id in a join without since, a position to recover from later', async () => {
+    const s = await open();
+    const a = await connect(s.url, { claims: { sub: 'alice' } });
+    const b = await connect(s.url, { claims: { sub: 'bob' } });
+    await request(a.socket, 'room:join', { room: 'head' });
+    const last = await send(a.socket, 'head', 'before bob', false);
+    const join = await request<JoinAck & { lastId?: string }>(b.socket, 'room:join', { room: 'head' });
+    expect(join.lastId).toBe(last.messageId);
+    await request(b.socket, 'room:leave', { room: 'head' });
+    await send(a.socket, 'head', 'while away');
+    const back = await request<JoinAck>(b.socket, 'room:join', { room: 'head', since: join.lastId });
+    expect(back).toMatchObject({ recovered: true, messages: [expect.objectContaining({ payload: 'while away' })] });
+  });
+
   it('pages a large gap instead of truncating it silently', async () => {
     const s = await open();
     const a = await connect(s.url, { claims: { sub: 'alice' } });

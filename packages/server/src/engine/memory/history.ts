@@ -100,6 +100,11 @@ export class MemoryHistoryStore implements HistoryStore {
     return { messages: page, hasMore: log.messages.length - start > limit, recovered };
   }
 
+  async head(key: RoomKey): Promise<string | undefined> {
+    const log = this.rooms.get(roomKeyString(key));
+    return log ? formatMessageId(log.lastSeq, log.epoch) : undefined;
+  }
+
   async size(): Promise<number> {
     let n = 0;
     for (const log of this.rooms.values()) n += log.messages.length;

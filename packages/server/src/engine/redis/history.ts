@@ -1,5 +1,5 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import { newEpoch, parseMessageId } from '../ids.js';
+import { formatMessageId, newEpoch, parseMessageId } from '../ids.js';
 import type { AppendOptions, AppendResult, HistoryPage, HistoryStore, NewMessage, Retention, RoomKey } from '../types.js';
 import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
 import { APPEND_LUA, READ_LUA } from './history-scripts.js';
@@ -33,8 +33,10 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly retention: Retention;
   private readonly appendScript: ScriptCall;
   private readonly readScript: ScriptCall;
+  private readonly client: RedisClient;
 
   constructor(opts: RedisHistoryOptions) {
+    this.client = opts.client;
     this.ops = new RedisOps(opts.client, opts.observe);
     this.keys = opts.keys ?? new KeySpace();
     this.retention = opts.retention;
@@ -109,6 +111,14 @@ export class RedisHistoryStore implements HistoryStore {
         hasMore: hasMore === 1,
         recovered: recovered === 1,
       };
+    });
+  }
+
+  head(key: RoomKey): Promise<string | undefined> {
+    return this.ops.run('history.head', async () => {
+      const [epoch, seq] = await this.client.hmget(this.keys.historyMeta(key), 'epoch', 'seq');
+      if (!epoch || !seq) return undefined;
+      return formatMessageId(Number(seq), epoch);
     });
   }
 }
