@@ -104,12 +104,12 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
     }),
     presenceEntries: new client.Gauge({
       name: 'websocket_presence_entries',
-      help: 'Presence entries (user x room) in the presence store',
+      help: 'Presence entries (user x room) in the presence store (embedded engine; not sampled on Redis)',
       registers: [registry],
     }),
     historyMessages: new client.Gauge({
       name: 'websocket_history_messages',
-      help: 'Messages stored in history',
+      help: 'Messages stored in history (embedded engine; not sampled on Redis)',
       registers: [registry],
     }),
     historyRecoveries: new client.Counter({
