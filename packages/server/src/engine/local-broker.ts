@@ -4,9 +4,10 @@ import type { AppendOptions, AppendResult, Broker, HistoryStore, NewMessage, Roo
 type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => void;
 
 /**
- * Delivers to this instance's members only, after appending through a shared
- * history store: a standalone instance (CLUSTERING_ENABLED=false) that still
- * keeps its history in Redis. Appends on one connection complete in order, so
+ * Delivers to this instance's members only, after appending through the
+ * history store: the embedded engine, and a standalone instance
+ * (CLUSTERING_ENABLED=false) that keeps its history in Redis. Appends
+ * complete in call order (in-process, or on one Redis connection), so
  * delivery order is id order.
  */
 export class LocalBroker implements Broker {
