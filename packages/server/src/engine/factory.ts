@@ -40,6 +40,8 @@ function buildClient(config: NonNullable<Config['redis']>): RedisClient {
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     connectTimeout: 5000,
+    // Commands issued in the same tick (many clients sending at once) go out in one write; order is kept.
+    enableAutoPipelining: true,
     ...(config.password !== undefined && { password: config.password }),
     ...(config.tls && { tls: {} }),
   };
