@@ -103,9 +103,9 @@ export type JoinAck = Ack<{
   /** With `since`: more messages than one page follow; fetch them with `room:history` from the last id. */
   hasMore?: boolean;
   /**
-   * Without `since`: the room's newest message id when the join began (absent for a room without
-   * history state). Everything after it reaches the connection live; after a reconnect, rejoin
-   * with `since` = the newest of this and the ids received.
+   * Without `since`: the room's newest message id when the join began (for a room without history
+   * yet, a position just before its first message). Everything after it reaches the connection
+   * live; after a reconnect, rejoin with `since` = the newest of this and the ids received.
    */
   lastId?: string;
 }>;

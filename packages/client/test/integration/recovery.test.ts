@@ -108,4 +108,20 @@ describe('recovery after a client-side outage', () => {
     await until(() => bobSeen.messages.length === 2, 'the missed messages');
     expect(bobSeen.messages.map((m) => m.id)).toEqual(missed);
   });
+
+  it('recovers a room that was brand new (no history at all) when it went offline', async () => {
+    const net = cuttableNetwork();
+    const alice = await pool.create(server.url, 'alice');
+    const bob = await pool.create(server.url, 'bob', { socketFactory: net.factory });
+    const bobSeen = record(bob);
+    await bob.joinRoom('brand-new');
+    await alice.joinRoom('brand-new');
+    net.cut();
+    await until(() => bob.status === 'reconnecting', 'bob offline');
+    const missed = await alice.sendMessage('brand-new', 'while away', true);
+    net.restore();
+    await bob.connect();
+    await until(() => bobSeen.messages.length === 1, 'the missed message');
+    expect(bobSeen.messages.map((m) => m.id)).toEqual([missed]);
+  });
 });

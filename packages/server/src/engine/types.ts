@@ -79,8 +79,12 @@ export interface Retention {
 export interface HistoryStore {
   append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult>;
   read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage>;
-  /** The room's newest id (stored or not), undefined when the room has no history state. */
-  head(key: RoomKey): Promise<string | undefined>;
+  /**
+   * The room's newest id (stored or not): a position to recover from. A room
+   * without history state gets one (a new epoch), and the position is just
+   * before its first message.
+   */
+  head(key: RoomKey): Promise<string>;
   /** Stored messages in all rooms (for metrics); may be approximate for Redis. */
   size?(): Promise<number>;
 }

@@ -39,10 +39,20 @@ export function historyContract(name: string, factory: HistoryFactory): void {
 
     it('reports the newest id of a room as its head, volatile ones included', async () => {
       const key = room();
-      expect(await store.head(key)).toBeUndefined();
       await store.append(key, msg(1), { persistent: true });
       const v = await store.append(key, msg(2), { persistent: false });
       expect(await store.head(key)).toBe(v.message.id);
+    });
+
+    it('gives a room without history a head from which its first messages are recovered', async () => {
+      const key = room();
+      const head = await store.head(key);
+      expect(await store.head(key)).toBe(head);
+      const first = await store.append(key, msg('first'), { persistent: true });
+      expect(first.message.id > head).toBe(true);
+      expect(first.message.id.length).toBe(head.length);
+      const page = await store.read(key, { since: head, limit: 10 });
+      expect(page).toEqual({ messages: [first.message], hasMore: false, recovered: true });
     });
 
     it('keeps append order under concurrent appends', async () => {

@@ -26,7 +26,11 @@ describe('rooms and messaging', () => {
   it('join: ack, room:joined with metadata, query:rooms; leave: ack, room:left', async () => {
     const { socket } = await connect(srv.url);
     const joined = next(socket, 'room:joined');
-    expect(await request(socket, 'room:join', { room: 'investigation:1', metadata: { investigationId: '1' } })).toEqual({ success: true, room: 'investigation:1' });
+    expect(await request(socket, 'room:join', { room: 'investigation:1', metadata: { investigationId: '1' } })).toEqual({
+      success: true,
+      room: 'investigation:1',
+      lastId: expect.stringMatching(/^\d{16}-[a-z0-9]{8}$/),
+    });
     expect(await joined).toEqual({ room: 'investigation:1', metadata: { investigationId: '1' } });
     expect(await request(socket, 'query:rooms')).toEqual({ success: true, rooms: ['investigation:1'] });
     const left = next(socket, 'room:left');

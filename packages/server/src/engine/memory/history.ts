@@ -51,11 +51,7 @@ export class MemoryHistoryStore implements HistoryStore {
       const prior = this.seen.get(dedupeKey);
       if (prior && prior.expiresAt > now) return { message: prior.message, duplicate: true };
     }
-    let log = this.rooms.get(k);
-    if (!log) {
-      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], idleUntil: 0 };
-      this.rooms.set(k, log);
-    }
+    const log = this.logOf(k, now);
     const seq = ++log.lastSeq;
     const message: RoomMessage = {
       id: formatMessageId(seq, log.epoch),
@@ -100,9 +96,18 @@ export class MemoryHistoryStore implements HistoryStore {
     return { messages: page, hasMore: log.messages.length - start > limit, recovered };
   }
 
-  async head(key: RoomKey): Promise<string | undefined> {
-    const log = this.rooms.get(roomKeyString(key));
-    return log ? formatMessageId(log.lastSeq, log.epoch) : undefined;
+  async head(key: RoomKey): Promise<string> {
+    const log = this.logOf(roomKeyString(key), this.clock());
+    return formatMessageId(log.lastSeq, log.epoch);
+  }
+
+  private logOf(k: string, now: number): RoomLog {
+    let log = this.rooms.get(k);
+    if (!log) {
+      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], idleUntil: now + Math.max(this.retention.ttlSeconds * 1000, 60_000) };
+      this.rooms.set(k, log);
+    }
+    return log;
   }
 
   async size(): Promise<number> {

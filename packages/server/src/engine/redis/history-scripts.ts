@@ -126,3 +126,22 @@ if #rows > limit then out[2] = 1 end
 for i = 1, math.min(#rows, limit) do out[#out + 1] = rows[i] end
 return out
 `;
+
+/**
+ * The room's current position, starting a history (new epoch, sequence at
+ * Redis time) when the room has none, so a client that joins an empty room
+ * still has a position to recover from.
+ *
+ * KEYS: 1 meta. ARGV: 1 epoch for a new history, 2 idleMs (key expiry).
+ * Returns {epoch, seq}.
+ */
+export const HEAD_LUA = `${LUA_INT}
+local meta = KEYS[1]
+local state = redis.call('HMGET', meta, 'epoch', 'seq')
+if state[1] and state[2] then return {state[1], state[2]} end
+local t = redis.call('TIME')
+local seq = int(tonumber(t[1]) * 1000000 + tonumber(t[2]) - 1)
+redis.call('HSET', meta, 'epoch', ARGV[1], 'seq', seq, 'dropped', '0')
+redis.call('PEXPIRE', meta, ARGV[2])
+return {ARGV[1], seq}
+`;

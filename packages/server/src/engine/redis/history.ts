@@ -2,7 +2,7 @@ import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { formatMessageId, newEpoch, parseMessageId } from '../ids.js';
 import type { AppendOptions, AppendResult, HistoryPage, HistoryStore, NewMessage, Retention, RoomKey } from '../types.js';
 import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
-import { APPEND_LUA, READ_LUA } from './history-scripts.js';
+import { APPEND_LUA, HEAD_LUA, READ_LUA } from './history-scripts.js';
 import { KeySpace } from './keys.js';
 
 /** Where an append also publishes the new message (the broker's part of the script). */
@@ -33,6 +33,7 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly retention: Retention;
   private readonly appendScript: ScriptCall;
   private readonly readScript: ScriptCall;
+  private readonly headScript: ScriptCall;
   private readonly client: RedisClient;
 
   constructor(opts: RedisHistoryOptions) {
@@ -42,6 +43,7 @@ export class RedisHistoryStore implements HistoryStore {
     this.retention = opts.retention;
     this.appendScript = defineScript(opts.client, 'igHistoryAppend', 3, APPEND_LUA);
     this.readScript = defineScript(opts.client, 'igHistoryRead', 2, READ_LUA);
+    this.headScript = defineScript(opts.client, 'igHistoryHead', 1, HEAD_LUA);
   }
 
   append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult> {
@@ -114,10 +116,10 @@ export class RedisHistoryStore implements HistoryStore {
     });
   }
 
-  head(key: RoomKey): Promise<string | undefined> {
+  head(key: RoomKey): Promise<string> {
     return this.ops.run('history.head', async () => {
-      const [epoch, seq] = await this.client.hmget(this.keys.historyMeta(key), 'epoch', 'seq');
-      if (!epoch || !seq) return undefined;
+      const ttlMs = Math.max(0, Math.round(this.retention.ttlSeconds * 1000));
+      const [epoch, seq] = (await this.headScript(this.keys.historyMeta(key), newEpoch(), Math.max(ttlMs, MIN_IDLE_MS))) as [string, string];
       return formatMessageId(Number(seq), epoch);
     });
   }
