@@ -14,8 +14,9 @@ import { watchSlowConsumers } from './slow-consumers.js';
  * listeners left over from the upgrade. Besides `conn.request`, Engine.IO's
  * upgrade handling leaves a one-time 'close' listener on the TCP socket whose
  * response object holds the request (and its raw headers) for the
- * connection's lifetime (it only serves Engine.IO middlewares, `io.engine.use`,
- * which this server does not install), and an `onUpgradeError` listener on the
+ * connection's lifetime (it only tells Engine.IO middlewares that wait for the
+ * response to close; the server's one middleware, the Origin check, answers at
+ * once and keeps nothing), and an `onUpgradeError` listener on the
  * WebSocket, redundant once the transport listens for errors itself.
  */
 function releaseUpgradeRequest(socket: IoSocket): void {
