@@ -64,8 +64,11 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         closed: false,
       };
       socket.data = state;
-      // Nothing of the handshake is needed after this point: keep no token around.
+      // Nothing of the handshake is needed after this point: keep no token around (auth, query or
+      // Authorization header), nor headers such as a browser's cookies for the connection's lifetime.
       hs.auth = {};
+      hs.query = {};
+      hs.headers = {};
       next();
     } catch (err) {
       const coded = toCoded(err);
