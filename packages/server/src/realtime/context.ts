@@ -9,13 +9,20 @@ import type { Metrics } from '../metrics.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { MemoryRateLimiter } from '../engine/memory/rate-limiter.js';
 
+/**
+ * The rooms of a connection that joined none: one shared map, never written
+ * (a connection gets a map of its own on its first join), so an idle
+ * connection costs no Map.
+ */
+export const NO_ROOMS: ReadonlyMap<string, RoomKey> = new Map();
+
 /** Per-connection state, kept small: it lives as long as the connection. */
 export interface ConnState {
   identity: Identity;
   status: PresenceStatus;
   metadata?: Metadata;
   /** Room name -> key, for the rooms this connection is in (or joining). */
-  rooms: Map<string, RoomKey>;
+  rooms: ReadonlyMap<string, RoomKey>;
   /** Label value for tenant metrics. */
   tenantLabel: string;
   closed: boolean;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import { CodedError, toCoded, UnavailableError } from '../errors.js';
-import type { ConnState, IoSocket, RealtimeDeps } from './context.js';
+import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps } from './context.js';
 
 /** The client's address: the peer, or the first X-Forwarded-For hop when TRUST_PROXY is on. */
 export function clientAddress(headers: IncomingMessage['headers'], peer: string | undefined, trustProxy: boolean): string {
@@ -59,7 +59,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       const state: ConnState = {
         identity,
         status: 'online',
-        rooms: new Map(),
+        rooms: NO_ROOMS,
         tenantLabel: metrics.tenant(identity.tenantId),
         closed: false,
       };

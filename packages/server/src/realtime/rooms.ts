@@ -2,7 +2,7 @@ import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@int
 import { CodedError } from '../errors.js';
 import { parseMessageId } from '../engine/ids.js';
 import { roomKeyString, type RoomKey } from '../engine/types.js';
-import type { IoSocket, RealtimeDeps } from './context.js';
+import { NO_ROOMS, type IoSocket, type RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
 import type { Authorizer } from './authorization.js';
 import { checkMetadata, exceedsJsonSize, parse, schemas } from './validation.js';
@@ -35,12 +35,14 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     // a position to recover from even if no message reaches it before it reconnects.
     const lastId = req.since === undefined ? await engine.history.head(key) : undefined;
     if (!already) {
-      state.rooms.set(req.room, key);
+      const own = state.rooms === NO_ROOMS ? new Map<string, RoomKey>() : (state.rooms as Map<string, RoomKey>);
+      own.set(req.room, key);
+      state.rooms = own;
       try {
         // Subscribed before joining: no message published after the ack can miss this instance.
         await engine.broker.subscribe(key);
       } catch (err) {
-        state.rooms.delete(req.room);
+        (state.rooms as Map<string, RoomKey>).delete(req.room);
         throw err;
       }
       if (state.closed) {
@@ -68,7 +70,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
   async function removeFrom(socket: IoSocket, room: string): Promise<void> {
     const key = socket.data.rooms.get(room);
     if (!key) return;
-    socket.data.rooms.delete(room);
+    (socket.data.rooms as Map<string, RoomKey>).delete(room);
     socket.leave(roomKeyString(key));
     metrics.roomSubscriptions.dec();
     await Promise.allSettled([engine.broker.unsubscribe(key), presence.left(socket, key)]);
