@@ -3,6 +3,7 @@ import { roomKeyString, type PresenceChange, type RoomKey } from '../engine/type
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { checkMetadata, parse, schemas } from './validation.js';
 import type { Authorizer } from './authorization.js';
+import { connectionsKey } from './handshake.js';
 
 /**
  * Presence: writes to the store and announces what changed to the room's
@@ -97,7 +98,7 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
       const members = [];
       for (const sock of io.of('/').sockets.values()) {
         const id = sock.data.identity;
-        if (id) members.push({ key: `conn:${id.tenantId}:${id.userId}`, member: sock.id });
+        if (id) members.push({ key: connectionsKey(id.tenantId, id.userId), member: sock.id });
       }
       engine.counters.touch(members, Date.now()).catch((err: unknown) => logger.warn({ err }, 'connection counter touch failed'));
     }, Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)));
