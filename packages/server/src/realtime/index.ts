@@ -16,13 +16,19 @@ import { watchSlowConsumers } from './slow-consumers.js';
  * response object holds the request (and its raw headers) for the
  * connection's lifetime (it only tells Engine.IO middlewares that wait for the
  * response to close; the server's one middleware, the Origin check, answers at
- * once and keeps nothing), and an `onUpgradeError` listener on the
- * WebSocket, redundant once the transport listens for errors itself.
+ * once and keeps nothing), an `onUpgradeError` listener on the
+ * WebSocket, redundant once the transport listens for errors itself, and the
+ * transport's 'headers' listener, which only a polling transport ever emits to
+ * (it decorates HTTP responses; a WebSocket transport has none).
  */
 function releaseUpgradeRequest(socket: IoSocket): void {
   const conn = socket.conn as unknown as {
     request: IncomingMessage | null;
-    transport?: { name?: string; socket?: { listeners(ev: string): unknown[]; removeListener(ev: string, fn: unknown): void } };
+    transport?: {
+      name?: string;
+      removeAllListeners(ev: string): void;
+      socket?: { listeners(ev: string): unknown[]; removeListener(ev: string, fn: unknown): void };
+    };
   };
   const tcp = conn.request?.socket;
   conn.request = null;
@@ -33,6 +39,7 @@ function releaseUpgradeRequest(socket: IoSocket): void {
       if (once && once.name === '') tcp.removeListener('close', l);
     }
   }
+  if (conn.transport?.name === 'websocket') conn.transport.removeAllListeners('headers');
   const ws = conn.transport?.name === 'websocket' ? conn.transport.socket : undefined;
   if (ws && ws.listeners('error').length > 1) {
     for (const l of ws.listeners('error')) if ((l as { name?: string }).name === 'onUpgradeError') ws.removeListener('error', l);
