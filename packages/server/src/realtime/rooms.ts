@@ -118,12 +118,13 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     const id = socket.data.identity;
     const conn = deps.localLimiter.consumeSync(`c:${socket.id}`, limits.connection.rate, limits.connection.burst);
     if (!conn.allowed) return refuse('connection', conn.retryAfterMs);
-    const [user, tenant] = await Promise.all([
-      limits.user.rate > 0 ? engine.rateLimiter.consume(`u:${id.tenantId}:${id.userId}`, limits.user.rate, limits.user.burst) : undefined,
-      limits.tenant.rate > 0 ? engine.rateLimiter.consume(`t:${id.tenantId}`, limits.tenant.rate, limits.tenant.burst) : undefined,
+    if (limits.user.rate <= 0 && limits.tenant.rate <= 0) return;
+    // One shared step for both buckets: a refused message takes a token from neither.
+    const d = await engine.rateLimiter.consumeAll(id.tenantId, [
+      { key: `u:${id.userId}`, rate: limits.user.rate, burst: limits.user.burst },
+      { key: 't', rate: limits.tenant.rate, burst: limits.tenant.burst },
     ]);
-    if (user && !user.allowed) return refuse('user', user.retryAfterMs);
-    if (tenant && !tenant.allowed) return refuse('tenant', tenant.retryAfterMs);
+    if (!d.allowed) return refuse(d.refusedBy === 1 ? 'tenant' : 'user', d.retryAfterMs);
   }
 
   function refuse(scope: string, retryAfterMs: number): never {

@@ -1,4 +1,4 @@
-import type { CounterStore, RateDecision, RateLimiter } from '../types.js';
+import type { CombinedRateDecision, CounterStore, RateBucket, RateDecision, RateLimiter } from '../types.js';
 
 interface Bucket {
   tokens: number;
@@ -17,7 +17,38 @@ export class MemoryRateLimiter implements RateLimiter {
 
   consumeSync(key: string, rate: number, burst: number, cost = 1): RateDecision {
     if (rate <= 0) return { allowed: true, retryAfterMs: 0 };
+    const b = this.refill(key, rate, burst, cost, this.clock());
+    if (b.tokens >= cost) {
+      b.tokens -= cost;
+      return { allowed: true, retryAfterMs: 0 };
+    }
+    return { allowed: false, retryAfterMs: Math.ceil(((cost - b.tokens) * 1000) / rate) };
+  }
+
+  async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {
     const now = this.clock();
+    const filled: (Bucket | undefined)[] = [];
+    let refusedBy: number | undefined;
+    let retryAfterMs = 0;
+    buckets.forEach(({ key, rate, burst, cost = 1 }, i) => {
+      if (rate <= 0) return;
+      const b = this.refill(`${group}:${key}`, rate, burst, cost, now);
+      filled[i] = b;
+      if (b.tokens < cost) {
+        refusedBy ??= i;
+        retryAfterMs = Math.max(retryAfterMs, Math.ceil(((cost - b.tokens) * 1000) / rate));
+      }
+    });
+    if (refusedBy !== undefined) return { allowed: false, retryAfterMs, refusedBy };
+    buckets.forEach(({ cost = 1 }, i) => {
+      const b = filled[i];
+      if (b) b.tokens -= cost;
+    });
+    return { allowed: true, retryAfterMs: 0 };
+  }
+
+  /** The bucket of `key`, refilled up to `now` (a new bucket is full). */
+  private refill(key: string, rate: number, burst: number, cost: number, now: number): Bucket {
     const capacity = Math.max(burst, cost);
     let b = this.buckets.get(key);
     if (!b) {
@@ -27,11 +58,7 @@ export class MemoryRateLimiter implements RateLimiter {
       b.tokens = Math.min(capacity, b.tokens + ((now - b.updatedAt) * rate) / 1000);
       b.updatedAt = now;
     }
-    if (b.tokens >= cost) {
-      b.tokens -= cost;
-      return { allowed: true, retryAfterMs: 0 };
-    }
-    return { allowed: false, retryAfterMs: Math.ceil(((cost - b.tokens) * 1000) / rate) };
+    return b;
   }
 
   /** Forgets buckets that have refilled completely (they behave like new ones). */

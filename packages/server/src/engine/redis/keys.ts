@@ -6,8 +6,9 @@ import { roomKeyString, type RoomKey } from '../types.js';
  * All keys of one room carry the hash tag `{tenant#room}`, so they live in one
  * Redis Cluster slot and one Lua script may touch them together; the room's
  * sharded pub/sub channel carries the same tag, so a script can SPUBLISH on it
- * from the node that owns the room. Keys that are not a room's (rate-limit
- * buckets, counters, presence indexes) are only ever used by single-key
+ * from the node that owns the room. A tenant's rate-limit buckets carry the
+ * tag `{tenant}`, so one script checks the user's and the tenant's together.
+ * Other keys (counters, presence indexes) are only ever used by single-key
  * commands and single-key scripts, so their slot does not matter.
  */
 export class KeySpace {
@@ -71,6 +72,11 @@ export class KeySpace {
 
   rateBucket(key: string): string {
     return `${this.prefix}rate:${key}`;
+  }
+
+  /** A bucket of a combined check: the group (a tenant) is the hash tag, so one script may take several. */
+  groupRateBucket(group: string, key: string): string {
+    return `${this.prefix}rate:{${group}}:${key}`;
   }
 
   counter(key: string): string {

@@ -1,38 +1,48 @@
-import type { RateDecision, RateLimiter } from '../types.js';
+import type { CombinedRateDecision, RateBucket, RateDecision, RateLimiter } from '../types.js';
 import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
 import { KeySpace } from './keys.js';
 
 /**
- * A token bucket in a hash {tokens, at}, refilled and consumed in one step.
- * The time is Redis's (TIME), so instances with skewed clocks share one bucket
- * fairly. The key expires once the bucket would be full again: a missing
- * bucket is a full one.
+ * Token buckets in hashes {tokens, at}, refilled and consumed in one step:
+ * from every bucket when each has enough tokens, otherwise from none. The time
+ * is Redis's (TIME), so instances with skewed clocks share one bucket fairly.
+ * A key expires once its bucket would be full again: a missing bucket is a
+ * full one. A refusal writes nothing (the refill is computed from `at`).
  *
- * KEYS: 1 bucket. ARGV: 1 rate (tokens/s), 2 burst, 3 cost.
- * Returns {allowed 1|0, retryAfterMs}.
+ * KEYS: the buckets. ARGV: rate (tokens/s), burst, cost of each bucket in turn.
+ * Returns {allowed 1|0, retryAfterMs (the longest wait), refusedBy (1-based index of the first short bucket, 0 when allowed)}.
  */
 const CONSUME_LUA = `
-local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local capacity = math.max(burst, cost)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-if tokens == nil then
-  tokens = capacity
-else
-  tokens = math.min(capacity, tokens + math.max(0, now - tonumber(state[2])) * rate / 1000)
+local tokens, caps = {}, {}
+local allowed, retry, by = 1, 0, 0
+for i = 1, #KEYS do
+  local rate, burst, cost = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local capacity = math.max(burst, cost)
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local tk = tonumber(state[1])
+  if tk == nil then
+    tk = capacity
+  else
+    tk = math.min(capacity, tk + math.max(0, now - tonumber(state[2])) * rate / 1000)
+  end
+  tokens[i], caps[i] = tk, capacity
+  if tk < cost then
+    if allowed == 1 then by = i end
+    allowed = 0
+    retry = math.max(retry, math.ceil((cost - tk) * 1000 / rate))
+  end
 end
-local allowed, retry = 0, 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  retry = math.ceil((cost - tokens) * 1000 / rate)
+if allowed == 1 then
+  for i = 1, #KEYS do
+    local rate, cost = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i])
+    local tk = tokens[i] - cost
+    redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tk), 'at', string.format('%.3f', now))
+    redis.call('PEXPIRE', KEYS[i], math.ceil((caps[i] - tk) * 1000 / rate) + 1000)
+  end
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.3f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) * 1000 / rate) + 1000)
-return {allowed, retry}
+return {allowed, retry, by}
 `;
 
 export interface RedisRateLimiterOptions {
@@ -41,23 +51,53 @@ export interface RedisRateLimiterOptions {
   observe?: ObserveLatency;
 }
 
-/** Token buckets shared by every instance using the same Redis. */
+/**
+ * Token buckets shared by every instance using the same Redis. A combined
+ * check (`consumeAll`) is one script call whatever the number of buckets; its
+ * keys carry the group as hash tag, so Redis Cluster keeps them in one slot.
+ */
 export class RedisRateLimiter implements RateLimiter {
   private readonly ops: RedisOps;
   private readonly keys: KeySpace;
-  private readonly script: ScriptCall;
+  /** The script, defined once per number of keys it is called with. */
+  private readonly scripts = new Map<number, ScriptCall>();
 
-  constructor(opts: RedisRateLimiterOptions) {
+  constructor(private readonly opts: RedisRateLimiterOptions) {
     this.ops = new RedisOps(opts.client, opts.observe);
     this.keys = opts.keys ?? new KeySpace();
-    this.script = defineScript(opts.client, 'igRateConsume', 1, CONSUME_LUA);
   }
 
   async consume(key: string, rate: number, burst: number, cost = 1): Promise<RateDecision> {
     if (rate <= 0) return { allowed: true, retryAfterMs: 0 };
-    return this.ops.run('rate.consume', async () => {
-      const [allowed, retryAfterMs] = (await this.script(this.keys.rateBucket(key), rate, burst, cost)) as [number, number];
-      return { allowed: allowed === 1, retryAfterMs };
+    const { allowed, retryAfterMs } = await this.run([this.keys.rateBucket(key)], [rate, burst, cost]);
+    return { allowed, retryAfterMs };
+  }
+
+  async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {
+    const keys: string[] = [];
+    const args: number[] = [];
+    const index: number[] = [];
+    buckets.forEach((b, i) => {
+      if (b.rate <= 0) return;
+      keys.push(this.keys.groupRateBucket(group, b.key));
+      args.push(b.rate, b.burst, b.cost ?? 1);
+      index.push(i);
     });
+    if (keys.length === 0) return { allowed: true, retryAfterMs: 0 };
+    const d = await this.run(keys, args);
+    return d.refusedBy === undefined ? d : { ...d, refusedBy: index[d.refusedBy] as number };
+  }
+
+  private run(keys: string[], args: number[]): Promise<CombinedRateDecision> {
+    return this.ops.run('rate.consume', async () => {
+      const [allowed, retryAfterMs, by] = (await this.script(keys.length)(...keys, ...args)) as [number, number, number];
+      return allowed === 1 ? { allowed: true, retryAfterMs: 0 } : { allowed: false, retryAfterMs, refusedBy: by - 1 };
+    });
+  }
+
+  private script(numberOfKeys: number): ScriptCall {
+    let s = this.scripts.get(numberOfKeys);
+    if (!s) this.scripts.set(numberOfKeys, (s = defineScript(this.opts.client, `igRateConsume${numberOfKeys}`, numberOfKeys, CONSUME_LUA)));
+    return s;
   }
 }
