@@ -5,6 +5,9 @@ import { checkMetadata, parse, schemas } from './validation.js';
 import type { Authorizer } from './authorization.js';
 import { connectionsKey } from './handshake.js';
 
+/** Connections touched per store call in a maintenance round. */
+const TOUCH_BATCH = 500;
+
 /**
  * Presence: writes to the store and announces what changed to the room's
  * members (through the adapter, so members on every instance hear it).
@@ -76,7 +79,8 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
   async function heartbeat(socket: IoSocket, raw: unknown) {
     const req = parse(schemas.heartbeat, raw ?? {});
     if (req.status !== undefined && req.status !== socket.data.status) await applyStatus(socket, req.status, undefined);
-    else await engine.presence.touch([socket.id], Date.now());
+    // A connection in no room has no presence entry to keep alive.
+    else if (socket.data.rooms.size > 0) await engine.presence.touch([socket.id], Date.now());
     return {};
   }
 
@@ -89,18 +93,38 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
   /**
    * Keeps this instance's entries alive and removes those whose instance died
    * without saying goodbye; each removal is announced by exactly one instance.
+   * A round touches the presence entries of connections in rooms and the
+   * connection-counter members of all connections, TOUCH_BATCH at a time, so
+   * an instance holding tens of thousands of connections never has more than
+   * one batch of store calls in flight; a round still running when the next
+   * is due makes that one skip.
    */
   function startMaintenance(): () => void {
-    const touchTimer = setInterval(() => {
-      const ids = [...io.of('/').sockets.keys()];
-      if (ids.length === 0) return;
-      engine.presence.touch(ids, Date.now()).catch((err: unknown) => logger.warn({ err }, 'presence touch failed'));
-      const members = [];
+    let touching = false;
+    const touchRound = async (): Promise<void> => {
+      const inRooms: string[] = [];
+      const members: { key: string; member: string }[] = [];
       for (const sock of io.of('/').sockets.values()) {
-        const id = sock.data.identity;
-        if (id) members.push({ key: connectionsKey(id.tenantId, id.userId), member: sock.id });
+        const state = sock.data;
+        if (!state?.identity) continue;
+        if (state.rooms.size > 0) inRooms.push(sock.id);
+        members.push({ key: connectionsKey(state.identity.tenantId, state.identity.userId), member: sock.id });
       }
-      engine.counters.touch(members, Date.now()).catch((err: unknown) => logger.warn({ err }, 'connection counter touch failed'));
+      try {
+        for (let i = 0; i < inRooms.length; i += TOUCH_BATCH) await engine.presence.touch(inRooms.slice(i, i + TOUCH_BATCH), Date.now());
+      } catch (err) {
+        logger.warn({ err }, 'presence touch failed');
+      }
+      try {
+        for (let i = 0; i < members.length; i += TOUCH_BATCH) await engine.counters.touch(members.slice(i, i + TOUCH_BATCH), Date.now());
+      } catch (err) {
+        logger.warn({ err }, 'connection counter touch failed');
+      }
+    };
+    const touchTimer = setInterval(() => {
+      if (touching) return;
+      touching = true;
+      void touchRound().finally(() => (touching = false));
     }, Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)));
     const sweepTimer = setInterval(() => {
       engine.presence

@@ -124,6 +124,29 @@ describe('three instances over Redis', () => {
     }
   });
 
+  it('keeps the presence of more connections than one maintenance batch alive on one instance, with no client heartbeat', async () => {
+    // 600 connections (the server touches 500 per store call) in 60 rooms of 10, on an instance of their own.
+    const busy = await startServerProcess({ ...env(), SERVER_ID: 'busy', RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0' });
+    try {
+      const clients: TestSocket[] = [];
+      for (let i = 0; i < 600; i += 50) {
+        const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => connect(busy.url, { claims: { sub: `many${i + j}` } })));
+        clients.push(...batch.map((c) => c.socket));
+      }
+      const rooms = Array.from({ length: 60 }, (_, r) => `x-many-${r}`);
+      await Promise.all(clients.map((c, i) => request(c, 'room:join', { room: rooms[i % 60] })));
+      const leaves = clients.slice(0, 60).map((c) => collect(c, 'presence:leave'));
+      // Three HEARTBEAT_TIMEOUTs, and sweeps from every instance meanwhile.
+      await sleep(9000);
+      expect(leaves.flat()).toEqual([]);
+      const watcher = await connect(url(1), { claims: { sub: 'many-watcher' } });
+      const counts = await Promise.all(rooms.map(async (r) => (await request<{ presence: PresenceInfo[] }>(watcher.socket, 'query:presence', { room: r })).presence.length));
+      expect(counts).toEqual(rooms.map(() => 10));
+    } finally {
+      await busy.kill();
+    }
+  }, 40_000);
+
   it('after kill -9 of an instance: its users leave presence within HEARTBEAT_TIMEOUT + 10 s, history stays intact', async () => {
     const victim = await startServerProcess({ ...env(), SERVER_ID: 'victim' });
     try {

@@ -21,6 +21,17 @@ redis.call('PEXPIRE', KEYS[1], 2 * stale)
 return 1
 `;
 
+/**
+ * Refreshes a member still held, and its set's expiry; a released member stays released.
+ * KEYS: 1 set. ARGV: 1 member, 2 now, 3 ttlMs. Returns 1 when refreshed, 0 when not held.
+ */
+const TOUCH_LUA = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 export interface RedisCounterOptions {
   client: RedisClient;
   /** A member not touched for this long no longer counts (default 120000 ms). */
@@ -36,6 +47,7 @@ export class RedisCounterStore implements CounterStore {
   private readonly keys: KeySpace;
   private readonly staleMs: number;
   private readonly script: ScriptCall;
+  private readonly touchScript: ScriptCall;
 
   constructor(opts: RedisCounterOptions) {
     this.client = opts.client;
@@ -43,6 +55,7 @@ export class RedisCounterStore implements CounterStore {
     this.keys = opts.keys ?? new KeySpace();
     this.staleMs = opts.staleMs ?? 120_000;
     this.script = defineScript(opts.client, 'igCounterAcquire', 1, ACQUIRE_LUA);
+    this.touchScript = defineScript(opts.client, 'igCounterTouch', 1, TOUCH_LUA);
   }
 
   acquire(key: string, member: string, max: number, now: number): Promise<boolean> {
@@ -59,13 +72,7 @@ export class RedisCounterStore implements CounterStore {
 
   touch(members: { key: string; member: string }[], now: number): Promise<void> {
     return this.ops.run('counter.touch', async () => {
-      await Promise.all(
-        members.flatMap(({ key, member }) => {
-          const k = this.keys.counter(key);
-          // XX: a released member stays released.
-          return [this.client.zadd(k, 'XX', now, member), this.client.pexpire(k, 2 * this.staleMs)];
-        }),
-      );
+      await Promise.all(members.map(({ key, member }) => this.touchScript(this.keys.counter(key), member, now, 2 * this.staleMs)));
     });
   }
 }
