@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
@@ -67,9 +67,20 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
   const jwksAlgs = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
   const algorithms = [...(secret ? HMAC_ALGS : []), ...publicAlgs, ...(jwks ? jwksAlgs : [])];
 
+  // jose imports a raw secret as a CryptoKey on every verification; import it once per HMAC algorithm.
+  const hmacKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
+  const hmacKey = (raw: Uint8Array, alg: string): Promise<webcrypto.CryptoKey> => {
+    let key = hmacKeys.get(alg);
+    if (!key) {
+      key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+      hmacKeys.set(alg, key);
+    }
+    return key;
+  };
+
   const getKey: JWTVerifyGetKey = async (header: JWTHeaderParameters, token) => {
     const alg = header.alg;
-    if (secret && HMAC_ALGS.includes(alg)) return secret;
+    if (secret && HMAC_ALGS.includes(alg)) return hmacKey(secret, alg);
     if (publicKey && publicAlgs.includes(alg)) return publicKey;
     if (jwks && jwksAlgs.includes(alg)) return jwks(header, token);
     throw new joseErrors.JOSEAlgNotAllowed(`algorithm ${alg} is not allowed`);

@@ -15,6 +15,8 @@ export interface TestTokenOptions {
   issuer?: string;
   audience?: string;
   extra?: Record<string, unknown>;
+  /** HMAC algorithm (default HS256). */
+  alg?: 'HS256' | 'HS384' | 'HS512';
 }
 
 export async function mintToken(o: TestTokenOptions): Promise<string> {
@@ -22,7 +24,7 @@ export async function mintToken(o: TestTokenOptions): Promise<string> {
   if (o.rooms) claims.rooms = o.rooms;
   if (o.roles) claims.roles = o.roles;
   if (o.name) claims.name = o.name;
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'HS256', typ: 'JWT' }).setIssuedAt();
   if (o.sub) jwt = jwt.setSubject(o.sub);
   const ttl = o.ttlSeconds === undefined ? 3600 : o.ttlSeconds;
   if (ttl !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl);

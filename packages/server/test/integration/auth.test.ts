@@ -24,6 +24,17 @@ describe('authentication (HS256)', () => {
     expect(established.expiresAt).toBeGreaterThan(Date.now());
   });
 
+  it('accepts HS256, HS384 and HS512 tokens signed with the secret, each again on a second use, and refuses them signed with another', async () => {
+    for (const alg of ['HS256', 'HS384', 'HS512'] as const) {
+      for (const sub of ['hs-a', 'hs-b']) {
+        const token = await mintToken({ sub: `${sub}-${alg}`, tenantId: 'acme', alg });
+        expect((await connect(srv.url, { auth: { token } })).established.userId).toBe(`${sub}-${alg}`);
+      }
+      const forged = await mintToken({ sub: 'mallory', tenantId: 'acme', alg, secret: 'another-secret-0123456789-abcdefghijklmnopqrstuvwxyz' });
+      expect((await connectError(srv.url, { auth: { token: forged } })).data.code).toBe('AUTH_INVALID');
+    }
+  });
+
   it('accepts a token in the Authorization header and in the token query parameter', async () => {
     const token = await mintToken({ sub: 'bob', tenantId: 'acme' });
     for (const transports of [['websocket'], ['polling']] as const) {
