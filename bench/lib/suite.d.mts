@@ -33,9 +33,24 @@ export interface IdleLevel {
   rssPerConnBytes: number | null;
 }
 
+export interface IdleCluster {
+  instances: number;
+  target: number;
+  connected: number;
+  connectsPerSec: number | null;
+  heapPerConnBytes: number | null;
+  rssPerConnBytes: number | null;
+  errors: number;
+}
+
 export interface Results {
   fanout?: { file: string; ours: { steps: Step[]; connected: number }; bare: { steps: Step[]; connected: number } };
-  idle?: { file: string; ours: { levels: IdleLevel[]; errors: number }; bare: { levels: IdleLevel[]; errors: number } };
+  idle?: {
+    file: string;
+    ours: { levels: IdleLevel[]; errors: number };
+    bare: { levels: IdleLevel[]; errors: number };
+    cluster?: { redisError?: string; ours?: IdleCluster; bare?: IdleCluster };
+  };
   chat?: { file: string; ours: { volatile: Climb; persistent: Climb }; bare: { volatile: Climb } };
   cluster?: {
     file: string;

@@ -43,6 +43,17 @@ describe('bench smoke run', () => {
       }
       expect(side?.levels.length).toBeGreaterThan(0);
     }
+    const idleCluster = r.idle?.cluster;
+    expect(idleCluster).toBeDefined();
+    if (!idleCluster?.redisError) {
+      for (const side of [idleCluster?.ours, idleCluster?.bare]) {
+        expect(side?.errors).toBe(0);
+        expect(side?.connected).toBe(side?.target);
+        expect(side?.instances).toBe(3);
+        expect(Number.isFinite(side?.heapPerConnBytes)).toBe(true);
+        expect(side?.connectsPerSec).toBeGreaterThan(0);
+      }
+    }
 
     expectClimbed(r.chat?.ours.volatile);
     expectClimbed(r.chat?.ours.persistent);

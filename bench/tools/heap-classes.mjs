@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * node bench/tools/heap-classes.mjs <ours|bare> [connections=2000] [out-dir=/tmp] [--why kind,kind...]
- * Starts one server with --heapsnapshot-signal, takes a snapshot with no client and one
+ * node bench/tools/heap-classes.mjs <ours|bare> [connections=2000] [out-dir=/tmp] [--why kind,kind...] [--redis]
+ * Starts one server (with --redis: on a private redis-server) with --heapsnapshot-signal, takes a snapshot with no client and one
  * with N idle connections, and prints which object kinds grew, per connection
  * (count and self bytes), largest first. With --why, prints the retainer chains of a
  * few objects of each kind named (as printed, e.g. "object:IncomingMessage").
@@ -9,11 +9,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { sleep } from '../lib/measure.mjs';
-import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
 
 const whyAt = process.argv.indexOf('--why');
 const why = whyAt > 0 ? process.argv[whyAt + 1].split(',') : [];
-const positional = process.argv.slice(2).filter((a, i, all) => a !== '--why' && all[i - 1] !== '--why');
+const withRedis = process.argv.includes('--redis');
+const positional = process.argv.slice(2).filter((a, i, all) => a !== '--why' && a !== '--redis' && all[i - 1] !== '--why');
 const impl = positional[0] ?? 'ours';
 const n = Number(positional[1] ?? 2000);
 const dir = positional[2] ?? '/tmp';
@@ -127,7 +128,10 @@ async function snapshot(server) {
 
 let lastFile;
 const opts = { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] };
-const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+const redis = withRedis ? await startRedis() : undefined;
+if (redis?.error) throw new Error(redis.error);
+const env = redis ? { REDIS_URL: redis.url } : {};
+const server = impl === 'ours' ? await startOurs(env, opts) : await startBare(env, opts);
 const fleet = new ClientFleet('heap', { url: server.url, tenantId: BENCH_TENANT, addresses: sourceAddresses(), count: n, userPrefix: 'heap-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
 try {
   const warm = new ClientFleet('warm', { url: server.url, tenantId: BENCH_TENANT, addresses: sourceAddresses(), count: 10, userPrefix: 'warm-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
@@ -153,4 +157,5 @@ try {
 } finally {
   await fleet.close();
   await server.stop();
+  await redis?.stop();
 }
