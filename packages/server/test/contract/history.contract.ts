@@ -137,6 +137,18 @@ export function historyContract(name: string, factory: HistoryFactory): void {
       expect(before.recovered).toBe(false);
     });
 
+    it('expires a long run of messages at once and keeps the ones still within ttlSeconds', async () => {
+      await ctx.close();
+      await open({ ttlSeconds: 1, maxMessages: 1000 });
+      const key = room();
+      for (let i = 0; i < 250; i++) await store.append(key, msg(`old${i}`), { persistent: true });
+      await sleep(1300);
+      const kept = await store.append(key, msg('new'), { persistent: true });
+      const page = await store.read(key, { limit: 300 });
+      expect(page.messages.map((m) => m.payload)).toEqual(['new']);
+      expect(page.messages[0]?.id).toBe(kept.message.id);
+    });
+
     it('reports recovered: false for an unknown epoch, a malformed since, or an unknown room', async () => {
       const key = room();
       const a = await store.append(key, msg('a'), { persistent: true });

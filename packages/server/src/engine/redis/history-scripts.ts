@@ -15,8 +15,10 @@ local function prune(meta, log, nowMs, max, dropped)
     newDropped = math.max(newDropped, tonumber(cut[2]))
     redis.call('ZREMRANGEBYRANK', log, 0, n - max - 1)
   end
+  -- The oldest message alone first (the usual answer: not expired), then up to 100 at a time.
+  local batch = 1
   while true do
-    local head = redis.call('ZRANGE', log, 0, 99, 'WITHSCORES')
+    local head = redis.call('ZRANGE', log, 0, batch - 1, 'WITHSCORES')
     local expired = 0
     for i = 1, #head, 2 do
       local member = head[i]
@@ -26,7 +28,8 @@ local function prune(meta, log, nowMs, max, dropped)
       newDropped = math.max(newDropped, tonumber(head[i + 1]))
     end
     if expired > 0 then redis.call('ZREMRANGEBYRANK', log, 0, expired - 1) end
-    if expired < 100 then break end
+    if expired < batch then break end
+    batch = math.min(batch * 10, 100)
   end
   if newDropped ~= dropped then redis.call('HSET', meta, 'dropped', int(newDropped)) end
   return newDropped
