@@ -18,7 +18,11 @@ afterAll(async () => {
   await server?.stop();
   await redis?.stop();
 });
-afterEach(() => pool.closeAll());
+afterEach((ctx) => {
+  pool.closeAll();
+  // A failure shows what the server logged (warnings and errors) around it.
+  if (ctx.task.result?.state === 'fail') console.error(`server output:\n${server.output().slice(-8000)}`);
+});
 
 const ids = (messages: RoomMessage[]) => messages.map((m) => m.id);
 

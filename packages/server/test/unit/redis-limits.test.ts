@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCounterStore } from '../../src/engine/redis/counters.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
@@ -48,6 +48,27 @@ describe('RedisRateLimiter', () => {
     // A cost above the burst is allowed once from a full bucket (capacity is max(burst, cost)), like the memory limiter.
     expect((await limiter.consume('k3', 1, 2, 4)).allowed).toBe(true);
     for (let i = 0; i < 5; i++) expect((await limiter.consume('k1', 0, 0)).allowed).toBe(true);
+  });
+
+  it('works on an auto-pipelining client when its first check shares a pipeline with other commands', async () => {
+    const piped = new Redis(server.port, '127.0.0.1', { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+    try {
+      await piped.ping();
+      const limiter = new RedisRateLimiter({ client: piped, keys });
+      // Same tick: one pipeline carries the GET, the two-bucket check and the one-bucket check.
+      const [, two, one] = await Promise.all([
+        piped.get('lim:unrelated'),
+        limiter.consumeAll('piped', [
+          { key: 'u:a', rate: 1, burst: 1 },
+          { key: 't', rate: 1, burst: 5 },
+        ]),
+        limiter.consume('piped-single', 1, 1),
+      ]);
+      expect(two).toEqual({ allowed: true, retryAfterMs: 0 });
+      expect(one).toEqual({ allowed: true, retryAfterMs: 0 });
+    } finally {
+      piped.disconnect();
+    }
   });
 
   it('lets the bucket key expire once it would be full again', async () => {

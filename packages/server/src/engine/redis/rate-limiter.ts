@@ -45,6 +45,9 @@ end
 return {allowed, retry, by}
 `;
 
+/** The most buckets one combined check takes. */
+const MAX_BUCKETS = 4;
+
 export interface RedisRateLimiterOptions {
   client: RedisClient;
   keys?: KeySpace;
@@ -59,12 +62,18 @@ export interface RedisRateLimiterOptions {
 export class RedisRateLimiter implements RateLimiter {
   private readonly ops: RedisOps;
   private readonly keys: KeySpace;
-  /** The script, defined once per number of keys it is called with. */
-  private readonly scripts = new Map<number, ScriptCall>();
+  /**
+   * The script for 1 to MAX_BUCKETS keys (index = number of keys). All are
+   * defined up front: ioredis' auto-pipelining copies the client's commands
+   * into each pipeline, so a command defined later is missing from a pipeline
+   * already open.
+   */
+  private readonly scripts: ScriptCall[] = [];
 
-  constructor(private readonly opts: RedisRateLimiterOptions) {
+  constructor(opts: RedisRateLimiterOptions) {
     this.ops = new RedisOps(opts.client, opts.observe);
     this.keys = opts.keys ?? new KeySpace();
+    for (let n = 1; n <= MAX_BUCKETS; n++) this.scripts[n] = defineScript(opts.client, `igRateConsume${n}`, n, CONSUME_LUA);
   }
 
   async consume(key: string, rate: number, burst: number, cost = 1): Promise<RateDecision> {
@@ -84,20 +93,15 @@ export class RedisRateLimiter implements RateLimiter {
       index.push(i);
     });
     if (keys.length === 0) return { allowed: true, retryAfterMs: 0 };
+    if (keys.length > MAX_BUCKETS) throw new Error(`consumeAll takes at most ${MAX_BUCKETS} buckets`);
     const d = await this.run(keys, args);
     return d.refusedBy === undefined ? d : { ...d, refusedBy: index[d.refusedBy] as number };
   }
 
   private run(keys: string[], args: number[]): Promise<CombinedRateDecision> {
     return this.ops.run('rate.consume', async () => {
-      const [allowed, retryAfterMs, by] = (await this.script(keys.length)(...keys, ...args)) as [number, number, number];
+      const [allowed, retryAfterMs, by] = (await (this.scripts[keys.length] as ScriptCall)(...keys, ...args)) as [number, number, number];
       return allowed === 1 ? { allowed: true, retryAfterMs: 0 } : { allowed: false, retryAfterMs, refusedBy: by - 1 };
     });
-  }
-
-  private script(numberOfKeys: number): ScriptCall {
-    let s = this.scripts.get(numberOfKeys);
-    if (!s) this.scripts.set(numberOfKeys, (s = defineScript(this.opts.client, `igRateConsume${numberOfKeys}`, numberOfKeys, CONSUME_LUA)));
-    return s;
   }
 }
