@@ -87,7 +87,8 @@ export class Processes {
   }
 
   async server(env: Record<string, string>): Promise<ServerProcess> {
-    const s = await startServerProcess(env);
+    // Instances (re)start while Redis may be down: the runs wait for liveness only, as before.
+    const s = await startServerProcess(env, { ready: false });
     this.servers.add(s);
     return s;
   }

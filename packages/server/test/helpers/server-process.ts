@@ -25,11 +25,24 @@ export interface ServerProcess {
   exited(): Promise<number | null>;
 }
 
+export interface StartOptions {
+  /**
+   * Wait for /health/ready rather than /health/live. Default: when the server
+   * is given a Redis (REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES), whose
+   * connection comes up after the HTTP listener (a TLS handshake under load
+   * can take a while); false for tests of a Redis that never becomes ready.
+   */
+  ready?: boolean;
+}
+
 /**
  * Starts `node packages/server/dist/main.js` as a real process on a free port
- * (the test run builds dist first) and waits until /health/live answers.
+ * (the test run builds dist first) and waits until /health/live answers, and
+ * /health/ready as well when it uses Redis (see StartOptions). `start()` after
+ * `stop()` waits the same way.
  */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<ServerProcess> {
+  const waitReady = opts.ready ?? ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES'].some((k) => env[k] !== undefined && env[k] !== '');
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const fullEnv: Record<string, string> = {
     NODE_ENV: 'test',
@@ -62,7 +75,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/health/live`);
+        const res = await fetch(`http://127.0.0.1:${port}${waitReady ? '/health/ready' : '/health/live'}`);
         if (res.ok) return;
       } catch {
         // not listening yet
@@ -70,7 +83,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       await new Promise((r) => setTimeout(r, 50));
     }
     proc.kill('SIGKILL');
-    throw new Error(`server did not start within 20 s:\n${out}`);
+    throw new Error(`server did not ${waitReady ? 'become ready' : 'start'} within 20 s:\n${out}`);
   }
 
   await start();

@@ -8,8 +8,8 @@ import { startServerProcess, type ServerProcess } from '../helpers/server-proces
 describe('Redis configuration', () => {
   let redis: RedisServer;
   const procs: ServerProcess[] = [];
-  const start = async (env: Record<string, string>) => {
-    const p = await startServerProcess(env);
+  const start = async (env: Record<string, string>, ready = true) => {
+    const p = await startServerProcess(env, { ready });
     procs.push(p);
     return p;
   };
@@ -35,7 +35,7 @@ describe('Redis configuration', () => {
   });
 
   it('reports a wrong password as not ready instead of crashing', async () => {
-    const p = await start({ REDIS_URL: `redis://:wrong@127.0.0.1:${redis.port}` });
+    const p = await start({ REDIS_URL: `redis://:wrong@127.0.0.1:${redis.port}` }, false);
     expect((await fetch(`${p.url}/health/ready`)).status).toBe(503);
     expect((await fetch(`${p.url}/health/live`)).status).toBe(200);
     expect(p.exitCode()).toBeNull();

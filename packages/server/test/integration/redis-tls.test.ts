@@ -62,7 +62,7 @@ describe('Redis over TLS (rediss://)', () => {
   });
 
   it('refuses to trust an unknown CA: not ready, still live', async () => {
-    const p = await startServerProcess({ REDIS_URL: `rediss://127.0.0.1:${port}` });
+    const p = await startServerProcess({ REDIS_URL: `rediss://127.0.0.1:${port}` }, { ready: false });
     procs.push(p);
     expect((await fetch(`${p.url}/health/ready`)).status).toBe(503);
     expect((await fetch(`${p.url}/health/live`)).status).toBe(200);
