@@ -165,7 +165,6 @@ export interface CombinedRateDecision extends RateDecision {
 
 /** Token buckets: `rate` tokens per second, holding at most `burst`. A rate of 0 or less lets everything through. */
 export interface RateLimiter {
-  consume(key: string, rate: number, burst: number, cost?: number): Promise<RateDecision>;
   /**
    * Takes from every bucket or from none, in one step: allowed only when each bucket has enough
    * tokens, so a refusal by one bucket costs the others nothing. When refused, `retryAfterMs` is the

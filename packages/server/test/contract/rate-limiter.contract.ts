@@ -17,10 +17,11 @@ export function rateLimiterContract(name: string, factory: RateLimiterFactory): 
       }
     };
 
-    it('consume: a burst, then a refusal with the wait for one token', () =>
+    it('one bucket: a burst, then a refusal with the wait for one token', () =>
       use(async (l) => {
-        for (let i = 0; i < 3; i++) expect(await l.consume('c1', 2, 3)).toEqual({ allowed: true, retryAfterMs: 0 });
-        const refused = await l.consume('c1', 2, 3);
+        const c1 = [{ key: 'c1', rate: 2, burst: 3 }];
+        for (let i = 0; i < 3; i++) expect(await l.consumeAll('g0', c1)).toEqual({ allowed: true, retryAfterMs: 0 });
+        const refused = await l.consumeAll('g0', c1);
         expect(refused.allowed).toBe(false);
         expect(refused.retryAfterMs).toBeGreaterThan(0);
         expect(refused.retryAfterMs).toBeLessThanOrEqual(500);

@@ -10,6 +10,9 @@ let server: RedisServer;
 let c1: Redis;
 let c2: Redis;
 const keys = new KeySpace('lim:');
+/** One bucket of group `acme`. */
+const one = (l: RedisRateLimiter, key: string, rate: number, burst: number, cost?: number) =>
+  l.consumeAll('acme', [{ key, rate, burst, ...(cost !== undefined && { cost }) }]);
 
 beforeAll(async () => {
   server = await startRedisServer();
@@ -24,30 +27,30 @@ afterAll(async () => {
 
 describe('RedisRateLimiter', () => {
   it('shares one bucket between instances: burst, then refusal with retryAfterMs', async () => {
-    const one = new RedisRateLimiter({ client: c1, keys });
-    const two = new RedisRateLimiter({ client: c2, keys });
+    const first = new RedisRateLimiter({ client: c1, keys });
+    const second = new RedisRateLimiter({ client: c2, keys });
     const decisions = [];
-    for (let i = 0; i < 6; i++) decisions.push(await (i % 2 === 0 ? one : two).consume('user:acme:alice', 2, 5));
+    for (let i = 0; i < 6; i++) decisions.push(await one(i % 2 === 0 ? first : second, 'u:alice', 2, 5));
     expect(decisions.slice(0, 5).every((d) => d.allowed && d.retryAfterMs === 0)).toBe(true);
     expect(decisions[5]?.allowed).toBe(false);
     // One token at 2/s takes at most 500 ms; some of it has already refilled.
     expect(decisions[5]?.retryAfterMs).toBeGreaterThan(0);
     expect(decisions[5]?.retryAfterMs).toBeLessThanOrEqual(500);
     await new Promise((r) => setTimeout(r, (decisions[5]?.retryAfterMs ?? 0) + 20));
-    expect((await two.consume('user:acme:alice', 2, 5)).allowed).toBe(true);
-    expect((await one.consume('user:acme:alice', 2, 5)).allowed).toBe(false);
+    expect((await one(second, 'u:alice', 2, 5)).allowed).toBe(true);
+    expect((await one(first, 'u:alice', 2, 5)).allowed).toBe(false);
   });
 
   it('keeps keys apart, charges the cost, and lets everything through at rate 0', async () => {
     const limiter = new RedisRateLimiter({ client: c1, keys });
-    expect(await limiter.consume('k1', 1, 3, 3)).toEqual({ allowed: true, retryAfterMs: 0 });
-    const refused = await limiter.consume('k1', 1, 3, 2);
+    expect(await one(limiter, 'k1', 1, 3, 3)).toEqual({ allowed: true, retryAfterMs: 0 });
+    const refused = await one(limiter, 'k1', 1, 3, 2);
     expect(refused.allowed).toBe(false);
     expect(refused.retryAfterMs).toBeGreaterThan(1900);
-    expect((await limiter.consume('k2', 1, 3)).allowed).toBe(true);
+    expect((await one(limiter, 'k2', 1, 3)).allowed).toBe(true);
     // A cost above the burst is allowed once from a full bucket (capacity is max(burst, cost)), like the memory limiter.
-    expect((await limiter.consume('k3', 1, 2, 4)).allowed).toBe(true);
-    for (let i = 0; i < 5; i++) expect((await limiter.consume('k1', 0, 0)).allowed).toBe(true);
+    expect((await one(limiter, 'k3', 1, 2, 4)).allowed).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await one(limiter, 'k1', 0, 0)).allowed).toBe(true);
   });
 
   it('works on an auto-pipelining client when its first check shares a pipeline with other commands', async () => {
@@ -56,16 +59,16 @@ describe('RedisRateLimiter', () => {
       await piped.ping();
       const limiter = new RedisRateLimiter({ client: piped, keys });
       // Same tick: one pipeline carries the GET, the two-bucket check and the one-bucket check.
-      const [, two, one] = await Promise.all([
+      const [, combined, single] = await Promise.all([
         piped.get('lim:unrelated'),
         limiter.consumeAll('piped', [
           { key: 'u:a', rate: 1, burst: 1 },
           { key: 't', rate: 1, burst: 5 },
         ]),
-        limiter.consume('piped-single', 1, 1),
+        one(limiter, 'piped-single', 1, 1),
       ]);
-      expect(two).toEqual({ allowed: true, retryAfterMs: 0 });
-      expect(one).toEqual({ allowed: true, retryAfterMs: 0 });
+      expect(combined).toEqual({ allowed: true, retryAfterMs: 0 });
+      expect(single).toEqual({ allowed: true, retryAfterMs: 0 });
     } finally {
       piped.disconnect();
     }
@@ -73,8 +76,8 @@ describe('RedisRateLimiter', () => {
 
   it('lets the bucket key expire once it would be full again', async () => {
     const limiter = new RedisRateLimiter({ client: c1, keys });
-    await limiter.consume('short', 100, 10);
-    const ttl = await c1.pttl(keys.rateBucket('short'));
+    await one(limiter, 'short', 100, 10);
+    const ttl = await c1.pttl(keys.rateBucket('acme', 'short'));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1010);
   });

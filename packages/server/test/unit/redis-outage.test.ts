@@ -44,7 +44,7 @@ for (const sharded of [false, true]) {
       await expect(a.engine.history.read(key, { limit: 10 })).rejects.toThrow(Error);
       await expect(a.engine.presence.join(key, conn('c1'), Date.now())).rejects.toThrow(Error);
       await expect(a.engine.presence.sweep(Date.now())).rejects.toThrow(Error);
-      await expect(a.engine.rateLimiter.consume('k', 1, 1)).rejects.toThrow(Error);
+      await expect(a.engine.rateLimiter.consumeAll('g', [{ key: 'k', rate: 1, burst: 1 }])).rejects.toThrow(Error);
       await expect(a.engine.counters.acquire('k', 'm', 1, Date.now())).rejects.toThrow(Error);
       await expect(a.engine.broker.subscribe({ tenantId: 'acme', room: 'other' })).rejects.toThrow(Error);
       const down = await healthOf(a);
@@ -65,7 +65,7 @@ for (const sharded of [false, true]) {
       const page = await a.engine.history.read(key, { since: before.message.id, limit: 10 });
       expect(page.recovered).toBe(false);
       expect(page.messages.map((m) => m.payload)).toEqual(['after']);
-      expect(await a.engine.rateLimiter.consume('k', 1, 1)).toEqual({ allowed: true, retryAfterMs: 0 });
+      expect(await a.engine.rateLimiter.consumeAll('g', [{ key: 'k', rate: 1, burst: 1 }])).toEqual({ allowed: true, retryAfterMs: 0 });
       expect((await a.engine.presence.join(key, conn('c1'), Date.now())).kind).toBe('join');
       const up = await healthOf(a);
       expect(up.find((h) => h.name === 'redis')?.latencyMs).toBeGreaterThanOrEqual(0);

@@ -5,15 +5,11 @@ interface Bucket {
   updatedAt: number;
 }
 
-/** Token buckets in this process. */
+/** Token buckets in this process: `consumeSync` for the per-connection and per-address limits, `consumeAll` as the embedded engine's RateLimiter. */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly clock: () => number = Date.now) {}
-
-  async consume(key: string, rate: number, burst: number, cost = 1): Promise<RateDecision> {
-    return this.consumeSync(key, rate, burst, cost);
-  }
 
   consumeSync(key: string, rate: number, burst: number, cost = 1): RateDecision {
     if (rate <= 0) return { allowed: true, retryAfterMs: 0 };

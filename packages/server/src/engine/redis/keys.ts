@@ -70,12 +70,8 @@ export class KeySpace {
     return `${this.prefix}presence:conn:${connectionId}`;
   }
 
-  rateBucket(key: string): string {
-    return `${this.prefix}rate:${key}`;
-  }
-
-  /** A bucket of a combined check: the group (a tenant) is the hash tag, so one script may take several. */
-  groupRateBucket(group: string, key: string): string {
+  /** A rate-limit bucket: the group (a tenant) is the hash tag, so one script may take several of a group. */
+  rateBucket(group: string, key: string): string {
     return `${this.prefix}rate:{${group}}:${key}`;
   }
 

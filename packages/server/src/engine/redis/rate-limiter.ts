@@ -1,4 +1,4 @@
-import type { CombinedRateDecision, RateBucket, RateDecision, RateLimiter } from '../types.js';
+import type { CombinedRateDecision, RateBucket, RateLimiter } from '../types.js';
 import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
 import { KeySpace } from './keys.js';
 
@@ -76,32 +76,21 @@ export class RedisRateLimiter implements RateLimiter {
     for (let n = 1; n <= MAX_BUCKETS; n++) this.scripts[n] = defineScript(opts.client, `igRateConsume${n}`, n, CONSUME_LUA);
   }
 
-  async consume(key: string, rate: number, burst: number, cost = 1): Promise<RateDecision> {
-    if (rate <= 0) return { allowed: true, retryAfterMs: 0 };
-    const { allowed, retryAfterMs } = await this.run([this.keys.rateBucket(key)], [rate, burst, cost]);
-    return { allowed, retryAfterMs };
-  }
-
   async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {
     const keys: string[] = [];
     const args: number[] = [];
     const index: number[] = [];
     buckets.forEach((b, i) => {
       if (b.rate <= 0) return;
-      keys.push(this.keys.groupRateBucket(group, b.key));
+      keys.push(this.keys.rateBucket(group, b.key));
       args.push(b.rate, b.burst, b.cost ?? 1);
       index.push(i);
     });
     if (keys.length === 0) return { allowed: true, retryAfterMs: 0 };
     if (keys.length > MAX_BUCKETS) throw new Error(`consumeAll takes at most ${MAX_BUCKETS} buckets`);
-    const d = await this.run(keys, args);
-    return d.refusedBy === undefined ? d : { ...d, refusedBy: index[d.refusedBy] as number };
-  }
-
-  private run(keys: string[], args: number[]): Promise<CombinedRateDecision> {
     return this.ops.run('rate.consume', async () => {
       const [allowed, retryAfterMs, by] = (await (this.scripts[keys.length] as ScriptCall)(...keys, ...args)) as [number, number, number];
-      return allowed === 1 ? { allowed: true, retryAfterMs: 0 } : { allowed: false, retryAfterMs, refusedBy: by - 1 };
+      return allowed === 1 ? { allowed: true, retryAfterMs: 0 } : { allowed: false, retryAfterMs, refusedBy: index[by - 1] as number };
     });
   }
 }
