@@ -99,6 +99,15 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
    * one batch of store calls in flight; a round still running when the next
    * is due makes that one skip.
    */
+  /** Touches `items` TOUCH_BATCH at a time, one store call in flight; the first failure ends the round. */
+  async function inBatches<T>(items: T[], what: string, touch: (batch: T[]) => Promise<void>): Promise<void> {
+    try {
+      for (let i = 0; i < items.length; i += TOUCH_BATCH) await touch(items.slice(i, i + TOUCH_BATCH));
+    } catch (err) {
+      logger.warn({ err }, `${what} touch failed`);
+    }
+  }
+
   function startMaintenance(): () => void {
     let touching = false;
     const touchRound = async (): Promise<void> => {
@@ -110,16 +119,8 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
         if (state.rooms.size > 0) inRooms.push(sock.id);
         members.push({ key: connectionsKey(state.identity.tenantId, state.identity.userId), member: sock.id });
       }
-      try {
-        for (let i = 0; i < inRooms.length; i += TOUCH_BATCH) await engine.presence.touch(inRooms.slice(i, i + TOUCH_BATCH), Date.now());
-      } catch (err) {
-        logger.warn({ err }, 'presence touch failed');
-      }
-      try {
-        for (let i = 0; i < members.length; i += TOUCH_BATCH) await engine.counters.touch(members.slice(i, i + TOUCH_BATCH), Date.now());
-      } catch (err) {
-        logger.warn({ err }, 'connection counter touch failed');
-      }
+      await inBatches(inRooms, 'presence', (batch) => engine.presence.touch(batch, Date.now()));
+      await inBatches(members, 'connection counter', (batch) => engine.counters.touch(batch, Date.now()));
     };
     const touchTimer = setInterval(() => {
       if (touching) return;
