@@ -32,7 +32,8 @@ export const CLUSTER_SMOKE = {
   retries: 0,
 };
 
-async function startInstances(impl, n, redisUrl, opts) {
+/** `n` instances of one implementation on one Redis, named A, B, C...; all stopped again if one fails to start. */
+export async function startInstances(impl, n, redisUrl, opts) {
   const started = [];
   try {
     for (let i = 0; i < n; i++) {

@@ -10,9 +10,18 @@ import { sleep } from '../lib/measure.mjs';
 import { round } from '../lib/hist.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
+import { startInstances } from './cluster.mjs';
 
 export const IDLE_DEFAULTS = { levels: [1000, 5000, 10_000, 19_000], settleMs: 2000, cluster: { instances: 3, total: 50_000 } };
 export const IDLE_SMOKE = { levels: [50, 100], settleMs: 200, cluster: { instances: 3, total: 90 } };
+
+const kb = (v) => (v === null || v === undefined ? null : round(v / 1024, 2));
+
+/** Errors of all the fleets' clients: the count and up to 5 distinct samples. */
+async function collectErrors(fleets) {
+  const all = await Promise.all(fleets.map((f) => f.collect()));
+  return { errors: all.reduce((a, x) => a + x.errors, 0), errorSamples: [...new Set(all.flatMap((x) => x.errorSamples))].slice(0, 5) };
+}
 
 async function runOne(impl, p, opts) {
   const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
@@ -57,8 +66,8 @@ async function runOne(impl, p, opts) {
       process.stdout.write(`  ${impl} idle ${have}/${n}: heap ${(level.heapPerConnBytes / 1024).toFixed(2)} KB/conn, rss ${(level.rssPerConnBytes / 1024).toFixed(2)} KB/conn (connect ${c.ms} ms)\n`);
       if (c.connected < n - (have - c.connected)) break;
     }
-    const errors = (await Promise.all(fleets.map((f) => f.collect()))).reduce((a, x) => ({ n: a.n + x.errors, s: [...a.s, ...x.errorSamples] }), { n: 0, s: [] });
-    return { base, levels, errors: errors.n, errorSamples: [...new Set(errors.s)].slice(0, 5) };
+    const errors = await collectErrors(fleets);
+    return { base, levels, ...errors };
   } finally {
     await Promise.allSettled(fleets.map((f) => f.close()));
     await server.stop();
@@ -68,13 +77,9 @@ async function runOne(impl, p, opts) {
 /** Idle connections spread evenly over several instances sharing one Redis. */
 async function runCluster(impl, p, redisUrl, opts) {
   const { instances: n, total } = p.cluster;
-  const servers = [];
+  const servers = await startInstances(impl, n, redisUrl, opts);
   const fleets = [];
   try {
-    for (let i = 0; i < n; i++) {
-      const name = `${impl}-${String.fromCharCode(65 + i)}`;
-      servers.push(impl === 'ours' ? await startOurs({ REDIS_URL: redisUrl }, { ...opts, name }) : await startBare({ REDIS_URL: redisUrl }, { ...opts, name }));
-    }
     const addresses = sourceAddresses();
     const secret = impl === 'ours' ? { secret: BENCH_SECRET } : {};
     const warm = servers.map((s, i) => new ClientFleet(`${impl}-cidle-warm-${i}`, { url: s.url, tenantId: BENCH_TENANT, addresses, count: 20, userPrefix: `cwarm${i}-`, ...secret }));
@@ -105,7 +110,7 @@ async function runCluster(impl, p, redisUrl, opts) {
     }
     const held = perInstance.reduce((a, x) => a + x.connected, 0);
     const sum = (k) => perInstance.reduce((a, x) => a + (x[k] ?? 0) * x.connected, 0);
-    const errors = (await Promise.all(fleets.map((f) => f.collect()))).reduce((a, x) => ({ n: a.n + x.errors, s: [...a.s, ...x.errorSamples] }), { n: 0, s: [] });
+    const errors = await collectErrors(fleets);
     const r = {
       instances: n,
       target: per * n,
@@ -115,8 +120,7 @@ async function runCluster(impl, p, redisUrl, opts) {
       heapPerConnBytes: held ? round(sum('heapPerConnBytes') / held, 0) : null,
       rssPerConnBytes: held ? round(sum('rssPerConnBytes') / held, 0) : null,
       perInstance,
-      errors: errors.n,
-      errorSamples: [...new Set(errors.s)].slice(0, 5),
+      ...errors,
     };
     process.stdout.write(`  ${impl} idle over ${n} instances: ${held}/${per * n} held, ${r.connectsPerSec} connects/s, heap ${(r.heapPerConnBytes / 1024).toFixed(2)} KB/conn, rss ${(r.rssPerConnBytes / 1024).toFixed(2)} KB/conn\n`);
     return r;
@@ -148,7 +152,6 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   for (const n of p.levels) {
     const o = ours.levels.find((l) => l.target === n);
     const b = bare.levels.find((l) => l.target === n);
-    const kb = (v) => (v === null || v === undefined ? null : round(v / 1024, 2));
     rows.push([`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), kb(b?.heapPerConnBytes), ratio(o?.heapPerConnBytes, b?.heapPerConnBytes)]);
     rows.push([`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), kb(b?.rssPerConnBytes), ratio(o?.rssPerConnBytes, b?.rssPerConnBytes)]);
     rows.push([`${n} conns: connected`, o?.connected, b?.connected, null]);
@@ -158,7 +161,6 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   if (cluster?.redisError) rows.push([`${p.cluster.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', null]);
   else if (cluster) {
     const { ours: o, bare: b } = cluster;
-    const kb = (v) => (v === null || v === undefined ? null : round(v / 1024, 2));
     const label = `${p.cluster.instances} instances over Redis`;
     rows.push([`${label}: connections held`, o.connected, b.connected, null]);
     rows.push([`${label}: connects/s (all at once)`, o.connectsPerSec, b.connectsPerSec, ratio(o.connectsPerSec, b.connectsPerSec)]);
