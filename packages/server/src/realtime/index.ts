@@ -39,8 +39,9 @@ function releaseUpgradeRequest(socket: IoSocket): void {
       if (once && once.name === '') tcp.removeListener('close', l);
     }
   }
-  if (conn.transport?.name === 'websocket') conn.transport.removeAllListeners('headers');
-  const ws = conn.transport?.name === 'websocket' ? conn.transport.socket : undefined;
+  if (conn.transport?.name !== 'websocket') return;
+  conn.transport.removeAllListeners('headers');
+  const ws = conn.transport.socket;
   if (ws && ws.listeners('error').length > 1) {
     for (const l of ws.listeners('error')) if ((l as { name?: string }).name === 'onUpgradeError') ws.removeListener('error', l);
   }
