@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { parseRoomKey } from '../engine/types.js';
 import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
@@ -7,45 +6,8 @@ import { connectionsKey, handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
+import { compactConnection, releaseUpgradeRequest } from './footprint.js';
 import { watchSlowConsumers } from './slow-consumers.js';
-
-/**
- * Drops every reference to the connection's initial HTTP request and the
- * listeners left over from the upgrade. Besides `conn.request`, Engine.IO's
- * upgrade handling leaves a one-time 'close' listener on the TCP socket whose
- * response object holds the request (and its raw headers) for the
- * connection's lifetime (it only tells Engine.IO middlewares that wait for the
- * response to close; the server's one middleware, the Origin check, answers at
- * once and keeps nothing), an `onUpgradeError` listener on the
- * WebSocket, redundant once the transport listens for errors itself, and the
- * transport's 'headers' listener, which only a polling transport ever emits to
- * (it decorates HTTP responses; a WebSocket transport has none).
- */
-function releaseUpgradeRequest(socket: IoSocket): void {
-  const conn = socket.conn as unknown as {
-    request: IncomingMessage | null;
-    transport?: {
-      name?: string;
-      removeAllListeners(ev: string): void;
-      socket?: { listeners(ev: string): unknown[]; removeListener(ev: string, fn: unknown): void };
-    };
-  };
-  const tcp = conn.request?.socket;
-  conn.request = null;
-  if (tcp) {
-    for (const l of tcp.rawListeners('close') as ((...args: unknown[]) => void)[]) {
-      const once = (l as { listener?: { name?: string } }).listener;
-      // The only anonymous one-time 'close' listener left on an upgraded socket: ws's own are named.
-      if (once && once.name === '') tcp.removeListener('close', l);
-    }
-  }
-  if (conn.transport?.name !== 'websocket') return;
-  conn.transport.removeAllListeners('headers');
-  const ws = conn.transport.socket;
-  if (ws && ws.listeners('error').length > 1) {
-    for (const l of ws.listeners('error')) if ((l as { name?: string }).name === 'onUpgradeError') ws.removeListener('error', l);
-  }
-}
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
@@ -129,6 +91,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
       heartbeatInterval: config.heartbeatIntervalMs,
       ...(s.identity.expiresAt !== undefined && { expiresAt: s.identity.expiresAt }),
     });
+    // Every listener the connection keeps is in place now.
+    compactConnection(socket);
   });
 
   const stopMaintenance = presence.startMaintenance();
