@@ -104,6 +104,24 @@ describe('what an established connection keeps', () => {
     expect(((await toAlice) as { payload: { text: string } }).payload.text).toBe(big);
   });
 
+  it('keeps working for a client that starts on polling and upgrades to WebSocket', async () => {
+    const a = await connect(srv.url, { claims: { sub: 'alice' }, transports: ['polling', 'websocket'] });
+    const s = await serverSocket();
+    await until(() => a.socket.io.engine.transport.name === 'websocket' && s.conn.transport.name === 'websocket', 5000, 'the upgrade');
+    const b = await connect(srv.url, { claims: { sub: 'bob' } });
+    expect(await request(a.socket, 'room:join', { room: 'up' })).toMatchObject({ success: true });
+    expect(await request(b.socket, 'room:join', { room: 'up' })).toMatchObject({ success: true });
+    const toA = next(a.socket, 'room:message');
+    await request(b.socket, 'room:send', { room: 'up', payload: 'to a' });
+    expect(await toA).toMatchObject({ payload: 'to a' });
+    const toB = next(b.socket, 'room:message');
+    await request(a.socket, 'room:send', { room: 'up', payload: 'to b' });
+    expect(await toB).toMatchObject({ payload: 'to b' });
+    const reason = new Promise<string>((resolve) => s.on('disconnect', resolve));
+    a.socket.disconnect();
+    expect(await reason).toBe('client namespace disconnect');
+  });
+
   it('still hears a client leave, cleanly or by a dropped TCP connection', async () => {
     const clean = await connect(srv.url, { claims: { sub: 'alice' } });
     const s1 = await serverSocket();
