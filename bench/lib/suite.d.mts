@@ -55,8 +55,8 @@ export interface Results {
   cluster?: {
     file: string;
     redisError?: string;
-    ours?: { refused?: string; fanout?: Step[]; persistentChat?: Climb };
-    bare?: { refused?: string; fanout?: Step[]; persistentChat?: Climb };
+    ours?: { refused?: string; fanout?: Step[]; spreadFanout?: Step[]; persistentChat?: Climb };
+    bare?: { refused?: string; fanout?: Step[]; spreadFanout?: Step[]; persistentChat?: Climb };
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Two or three instances over a private redis-server: cross-instance fan-out (publisher on
- * instance A, subscribers on the others) and persistent chat with every room spread over the
- * instances. Our server needs its Redis engine (REDIS_URL): when it refuses to start with
+ * instance A, subscribers on the others: the worst case, one instance does every write),
+ * the same fan-out with the subscribers spread over every instance (as a load balancer
+ * spreads clients), and persistent chat with every room spread over the instances. Our server needs its Redis engine (REDIS_URL): when it refuses to start with
  * Redis, the table says so and the baseline is still measured.
  */
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
@@ -66,7 +67,7 @@ async function setUp(impl, p, redis, opts, cleanup) {
     cleanup.unshift(() => f.close());
     return f;
   };
-  return { impl, instances, fleet, servers: [...instances, { name: 'redis', cpuMicros: redis.cpuMicros }], result: { instances: instances.length, fanout: [] } };
+  return { impl, instances, fleet, servers: [...instances, { name: 'redis', cpuMicros: redis.cpuMicros }], result: { instances: instances.length, fanout: [], spreadFanout: [] } };
 }
 
 /** Cross-instance fan-out: the publisher on A, the subscribers on the other instances. */
@@ -80,6 +81,35 @@ async function fanoutFleets(side, p) {
   return { subs, pub, members: per * others.length };
 }
 
+/** Fan-out with the subscribers spread evenly over every instance, the publisher on A. */
+async function spreadFleets(side, p) {
+  const per = Math.ceil(p.fanoutClients / side.instances.length);
+  const subs = side.instances.map((s, i) => side.fleet(`spread-${s.name}`, { url: s.url, count: per, indexBase: i * per, userPrefix: 'sfan-', workers: per >= 500 ? 2 : 1 }));
+  const pub = side.fleet('spread-publisher', { url: side.instances[0].url, count: 1, userPrefix: 'spub-' });
+  for (const f of [...subs, pub]) await f.connect();
+  for (const f of [...subs, pub]) await f.join({ room: 'sfanout' });
+  return { subs, pub, members: per * side.instances.length };
+}
+
+/** One fan-out phase (`key` in the result: fanout or spreadFanout), both implementations in turn at every rate. */
+async function fanoutPhase(live, p, key, label, makeFleets, phaseBase) {
+  for (const side of live) side[key] = { fleets: await makeFleets(side, p), stopped: false };
+  await sleep(500);
+  for (const [i, target] of p.deliveryTargets.entries()) {
+    for (const side of i % 2 ? [...live].reverse() : live) {
+      const phase = side[key];
+      if (phase.stopped) continue;
+      const { subs, pub, members } = phase.fleets;
+      const step = await measureStep({ servers: side.servers, senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: phaseBase + i, settleMs: 500 });
+      side.result[key].push(step);
+      process.stdout.write(`  ${side.impl} ${label} ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}\n`);
+      if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) phase.stopped = true;
+      await sleep(500);
+    }
+  }
+  for (const side of live) await Promise.allSettled([...side[key].fleets.subs, side[key].fleets.pub].map((f) => f.close()));
+}
+
 /** Chat with every room spread over the instances. */
 async function chatFleets(side, p) {
   const share = Math.max(1, Math.floor(p.roomSize / side.instances.length));
@@ -91,22 +121,10 @@ async function chatFleets(side, p) {
 
 async function measureBoth(sides, p) {
   const live = sides.filter((s) => !s.refused);
-  // 1. Cross-instance fan-out, both implementations in turn at every rate.
-  for (const side of live) side.fan = await fanoutFleets(side, p);
-  await sleep(500);
-  for (const [i, target] of p.deliveryTargets.entries()) {
-    for (const side of i % 2 ? [...live].reverse() : live) {
-      if (side.fanStopped) continue;
-      const { subs, pub, members } = side.fan;
-      const step = await measureStep({ servers: side.servers, senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: 200 + i, settleMs: 500 });
-      side.result.fanout.push(step);
-      process.stdout.write(`  ${side.impl} cross-instance fan-out ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}\n`);
-      if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) side.fanStopped = true;
-      await sleep(500);
-    }
-  }
-  for (const side of live) await Promise.allSettled([...side.fan.subs, side.fan.pub].map((f) => f.close()));
-  // 2. Persistent chat, interleaved the same way.
+  // 1. Cross-instance fan-out (every subscriber on the other instances), then spread over all of them.
+  await fanoutPhase(live, p, 'fanout', 'cross-instance fan-out', fanoutFleets, 200);
+  await fanoutPhase(live, p, 'spreadFanout', 'fan-out spread over the instances', spreadFleets, 250);
+  // 3. Persistent chat, interleaved the same way.
   for (const side of live) side.chat = await chatFleets(side, p);
   await sleep(500);
   const climbed = await climbAll(
@@ -137,9 +155,11 @@ export async function cluster(params = CLUSTER_DEFAULTS, opts = {}) {
     for (const fn of cleanup) await fn().catch(() => {});
     await redis.stop();
   }
-  const head = (r) => r.fanout?.find((s) => s.targetDeliveriesPerSec === p.deliveryTargets.at(-1)) ?? r.fanout?.at(-1);
-  const o = ours.refused ? undefined : head(ours);
-  const b = bare.refused ? undefined : head(bare);
+  const head = (steps) => steps?.find((s) => s.targetDeliveriesPerSec === p.deliveryTargets.at(-1)) ?? steps?.at(-1);
+  const o = ours.refused ? undefined : head(ours.fanout);
+  const b = bare.refused ? undefined : head(bare.fanout);
+  const so = ours.refused ? undefined : head(ours.spreadFanout);
+  const sb = bare.refused ? undefined : head(bare.spreadFanout);
   const maxIn = (r) => r.persistentChat?.best?.inboundPerSec ?? (r.refused ? null : 0);
   const rows = [
     ...(ours.refused ? [['ours', ours.refused, '', null]] : []),
@@ -150,6 +170,12 @@ export async function cluster(params = CLUSTER_DEFAULTS, opts = {}) {
     ['  latency p99 ms', o?.latency.p99Ms, b?.latency.p99Ms, ratio(o?.latency.p99Ms, b?.latency.p99Ms)],
     ['  CPU µs / delivery (all instances)', o?.cpuMicrosPerDelivery, b?.cpuMicrosPerDelivery, ratio(o?.cpuMicrosPerDelivery, b?.cpuMicrosPerDelivery)],
     ['  CPU % per process', o?.cpu.map((c) => `${c.name} ${c.cpuPercent}`).join(', '), b?.cpu.map((c) => `${c.name} ${c.cpuPercent}`).join(', '), null],
+    [`fan-out spread over the instances at ${so?.targetDeliveriesPerSec ?? sb?.targetDeliveriesPerSec ?? '-'}/s: deliveries/s`, so?.deliveriesPerSec, sb?.deliveriesPerSec, ratio(so?.deliveriesPerSec, sb?.deliveriesPerSec)],
+    ['  delivered fraction', so?.deliveredFraction, sb?.deliveredFraction, ratio(so?.deliveredFraction, sb?.deliveredFraction)],
+    ['  latency p50 ms', so?.latency.p50Ms, sb?.latency.p50Ms, ratio(so?.latency.p50Ms, sb?.latency.p50Ms)],
+    ['  latency p99 ms', so?.latency.p99Ms, sb?.latency.p99Ms, ratio(so?.latency.p99Ms, sb?.latency.p99Ms)],
+    ['  CPU µs / delivery (all instances)', so?.cpuMicrosPerDelivery, sb?.cpuMicrosPerDelivery, ratio(so?.cpuMicrosPerDelivery, sb?.cpuMicrosPerDelivery)],
+    ['  CPU % per process', so?.cpu.map((c) => `${c.name} ${c.cpuPercent}`).join(', '), sb?.cpu.map((c) => `${c.name} ${c.cpuPercent}`).join(', '), null],
     [`persistent chat: max inbound msgs/s at p99 <= ${p.p99LimitMs} ms`, maxIn(ours), maxIn(bare), ratio(maxIn(ours), maxIn(bare))],
   ];
   const table = printTable(`cluster: ${p.instances} instances over Redis (bare: @socket.io/redis-adapter, ignores "persistent")`, rows);

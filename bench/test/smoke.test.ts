@@ -63,10 +63,12 @@ describe('bench smoke run', () => {
     expect(cl && existsSync(cl.file)).toBe(true);
     if (cl?.redisError) return; // no redis-server on this machine: said in the table
     expectDelivered(cl?.bare?.fanout);
+    expectDelivered(cl?.bare?.spreadFanout);
     expectClimbed(cl?.bare?.persistentChat);
     if (cl?.ours?.refused) expect(cl.ours.refused).toMatch(/REDIS_URL/);
     else {
       expectDelivered(cl?.ours?.fanout);
+      expectDelivered(cl?.ours?.spreadFanout);
       expectClimbed(cl?.ours?.persistentChat);
     }
   });
