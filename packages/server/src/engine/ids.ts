@@ -4,11 +4,21 @@ import { randomBytes } from 'node:crypto';
 export const SEQ_WIDTH = 16;
 const EPOCH_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
+const EPOCH_LENGTH = 8;
+/** Random bytes drawn 4 KiB at a time: the Redis engine passes a fresh epoch with every append (in case the room has no history), so one draw serves 512 of them. */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
 /** A fresh 8-character epoch naming one continuous history of a room. */
 export function newEpoch(): string {
-  const bytes = randomBytes(8);
+  if (poolAt + EPOCH_LENGTH > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolAt = 0;
+  }
   let out = '';
-  for (const b of bytes) out += EPOCH_ALPHABET[b % EPOCH_ALPHABET.length];
+  for (let i = 0; i < EPOCH_LENGTH; i++) out += EPOCH_ALPHABET[(pool[poolAt + i] as number) % EPOCH_ALPHABET.length];
+  poolAt += EPOCH_LENGTH;
   return out;
 }
 
