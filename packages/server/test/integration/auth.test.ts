@@ -91,22 +91,23 @@ describe('authentication (HS256)', () => {
   });
 
   it('disconnects with system:error AUTH_EXPIRED when the token expires while connected', async () => {
-    const { socket } = await connect(srv.url, { claims: { ttlSeconds: 1 } });
-    const err = next<{ code: string }>(socket, 'system:error', () => true, 4000);
-    const gone = next<string>(socket, 'disconnect', () => true, 4000);
+    // exp is in whole seconds: a 2 s token expires 1 to 2 s from now (a 1 s one could be expired on arrival).
+    const { socket } = await connect(srv.url, { claims: { ttlSeconds: 2 } });
+    const err = next<{ code: string }>(socket, 'system:error', () => true, 5000);
+    const gone = next<string>(socket, 'disconnect', () => true, 5000);
     expect(await err).toMatchObject({ code: 'AUTH_EXPIRED' });
     expect(await gone).toBe('io server disconnect');
   });
 
   it('auth:refresh with a newer token for the same user and tenant keeps the connection', async () => {
-    const { socket } = await connect(srv.url, { claims: { sub: 'alice', ttlSeconds: 1 } });
+    const { socket } = await connect(srv.url, { claims: { sub: 'alice', ttlSeconds: 2 } });
     const errors: unknown[] = [];
     socket.on('system:error', (e) => errors.push(e));
     const fresh = await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: 60 });
     const ack = await request<{ success: boolean; expiresAt: number }>(socket, 'auth:refresh', { token: fresh });
     expect(ack.success).toBe(true);
     expect(ack.expiresAt).toBeGreaterThan(Date.now() + 50_000);
-    await sleep(1500);
+    await sleep(2500);
     expect(socket.connected).toBe(true);
     expect(errors).toEqual([]);
   });
