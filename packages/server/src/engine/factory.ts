@@ -83,7 +83,7 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     onError: (err, connection) => logError(err, connection),
   });
   // Standalone with Redis: history, presence and limits in Redis, delivery to this instance's members only.
-  if (!config.clustering) return { engine: Object.assign(engine, { broker: new LocalBroker(engine.history) }) };
+  if (!config.clustering) return { engine: Object.assign(engine, { broker: new LocalBroker(engine.history, engine.rateLimiter) }) };
 
   // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
   const pub = client.duplicate();

@@ -1,5 +1,6 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import type { AppendOptions, AppendResult, Broker, HistoryStore, NewMessage, RoomKey } from './types.js';
+import { appendOptionsTakingLimits } from './limits.js';
+import type { AppendResult, Broker, HistoryStore, NewMessage, PublishOptions, RateLimiter, RoomKey } from './types.js';
 
 type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => void;
 
@@ -13,10 +14,13 @@ type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => v
 export class LocalBroker implements Broker {
   private handler: Handler = () => {};
 
-  constructor(private readonly history: HistoryStore) {}
+  constructor(
+    private readonly history: HistoryStore,
+    private readonly limiter: RateLimiter,
+  ) {}
 
-  async publish(key: RoomKey, msg: NewMessage, opts: AppendOptions & { exceptConnectionId?: string }): Promise<AppendResult> {
-    const result = await this.history.append(key, msg, opts);
+  async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
+    const result = await this.history.append(key, msg, await appendOptionsTakingLimits(this.history, this.limiter, opts));
     if (!result.duplicate) this.handler(key, result.message, opts.exceptConnectionId);
     return result;
   }

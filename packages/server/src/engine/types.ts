@@ -35,6 +35,24 @@ export interface NewMessage {
 export interface AppendOptions {
   /** Store in history (true) or only assign an id (false). */
   persistent: boolean;
+  /**
+   * Token buckets to take in the same step as the append, for a store whose
+   * `takesLimits` is true (brokers pass them only to such a store): when a
+   * bucket is short of tokens, nothing is appended and the append rejects
+   * with `RateRefusedError`.
+   */
+  limits?: PublishLimits;
+}
+
+/** Token buckets taken for one message, as `RateLimiter.consumeAll(group, buckets)` takes them. */
+export interface PublishLimits {
+  group: string;
+  buckets: readonly RateBucket[];
+}
+
+export interface PublishOptions extends AppendOptions {
+  /** The sending connection, which does not receive its own message. */
+  exceptConnectionId?: string;
 }
 
 export interface AppendResult {
@@ -77,6 +95,12 @@ export interface Retention {
  * continuous with it.
  */
 export interface HistoryStore {
+  /**
+   * True when `append` takes `opts.limits` itself, in the same atomic step (the
+   * Redis store on a single Redis: one script). Otherwise brokers take the
+   * limits from the rate limiter before appending.
+   */
+  readonly takesLimits?: boolean;
   append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult>;
   read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage>;
   /**
@@ -191,7 +215,14 @@ export interface CounterStore {
  * every instance receives a room's messages in id order.
  */
 export interface Broker {
-  publish(key: RoomKey, msg: NewMessage, opts: AppendOptions & { exceptConnectionId?: string }): Promise<AppendResult>;
+  /**
+   * Appends the message (storing it when persistent) and delivers it to every
+   * subscribed instance. With `opts.limits`, the buckets are taken first (in
+   * the same Redis script as the append where the store allows): when one is
+   * short, nothing is appended or delivered and the promise rejects with
+   * `RateRefusedError`.
+   */
+  publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult>;
   /** Called with every message for rooms this instance subscribed to. */
   onMessage(handler: (key: RoomKey, msg: RoomMessage, exceptConnectionId: string | undefined) => void): void;
   /** This instance has local members in the room; resolves once delivery to it is guaranteed. */

@@ -1,6 +1,7 @@
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@intelgraph/websocket-protocol';
 import { CodedError } from '../errors.js';
 import { parseMessageId } from '../engine/ids.js';
+import { RateRefusedError } from '../engine/limits.js';
 import { roomKeyString, type RoomKey } from '../engine/types.js';
 import { NO_ROOMS, type IoSocket, type RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
@@ -98,33 +99,41 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
       throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server: send without persistent');
     }
     if (deps.authorize) await authorize(socket, 'send', req.room);
-    await consumeMessageLimits(socket);
-    const result = await engine.broker.publish(
-      key,
-      {
-        from: state.identity.userId,
-        payload: req.payload,
-        timestamp: Date.now(),
-        ...(req.clientMessageId !== undefined && { clientMessageId: req.clientMessageId }),
-      },
-      { persistent, exceptConnectionId: socket.id },
-    );
+    const { limits } = config;
+    const id = state.identity;
+    const conn = deps.localLimiter.consumeSync(`c:${socket.id}`, limits.connection.rate, limits.connection.burst);
+    if (!conn.allowed) refuse('connection', conn.retryAfterMs);
+    const result = await engine.broker
+      .publish(
+        key,
+        {
+          from: id.userId,
+          payload: req.payload,
+          timestamp: Date.now(),
+          ...(req.clientMessageId !== undefined && { clientMessageId: req.clientMessageId }),
+        },
+        {
+          persistent,
+          exceptConnectionId: socket.id,
+          // The user's and the tenant's buckets, taken in the same step as the append (one Redis script on a
+          // single Redis): a refused message takes a token from neither and is neither stored nor delivered.
+          ...((limits.user.rate > 0 || limits.tenant.rate > 0) && {
+            limits: {
+              group: id.tenantId,
+              buckets: [
+                { key: `u:${id.userId}`, rate: limits.user.rate, burst: limits.user.burst },
+                { key: 't', rate: limits.tenant.rate, burst: limits.tenant.burst },
+              ],
+            },
+          }),
+        },
+      )
+      .catch((err: unknown) => {
+        if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
+        throw err;
+      });
     if (persistent && !result.duplicate) metrics.messagesPersisted.inc({ tenant: state.tenantLabel });
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
-  }
-
-  async function consumeMessageLimits(socket: IoSocket): Promise<void> {
-    const { limits } = config;
-    const id = socket.data.identity;
-    const conn = deps.localLimiter.consumeSync(`c:${socket.id}`, limits.connection.rate, limits.connection.burst);
-    if (!conn.allowed) return refuse('connection', conn.retryAfterMs);
-    if (limits.user.rate <= 0 && limits.tenant.rate <= 0) return;
-    // One shared step for both buckets: a refused message takes a token from neither.
-    const d = await engine.rateLimiter.consumeAll(id.tenantId, [
-      { key: `u:${id.userId}`, rate: limits.user.rate, burst: limits.user.burst },
-      { key: 't', rate: limits.tenant.rate, burst: limits.tenant.burst },
-    ]);
-    if (!d.allowed) return refuse(d.refusedBy === 1 ? 'tenant' : 'user', d.retryAfterMs);
   }
 
   function refuse(scope: string, retryAfterMs: number): never {

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomKey } from '../../src/engine/types.js';
-import { clusterClient, instance, redisClient, until, type TestInstance } from '../helpers/redis-clients.js';
+import { RateRefusedError } from '../../src/engine/limits.js';
+import { LocalBroker } from '../../src/engine/local-broker.js';
+import { createMemoryEngine } from '../../src/engine/memory/engine.js';
+import type { Broker, HistoryStore, RateLimiter, RoomKey } from '../../src/engine/types.js';
+import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import { clusterClient, instance, redisClient, retention, until, type TestInstance } from '../helpers/redis-clients.js';
 import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServer } from '../helpers/redis-server.js';
 
 let seq = 0;
@@ -13,6 +17,54 @@ const msg = (payload: unknown, clientMessageId?: string) => ({
 });
 const idsIn = (inst: TestInstance, key: RoomKey) =>
   inst.received.filter((r) => r.key.tenantId === key.tenantId && r.key.room === key.room).map((r) => r.msg.id);
+
+/** What a publisher of one deployment shape is made of, for the rate-limit cases. */
+interface LimitsContext {
+  publisher: Broker;
+  history: HistoryStore;
+  limiter: RateLimiter;
+  /** Messages of `key` delivered to a subscribed instance (the publisher's own or another). */
+  delivered(key: RoomKey): string[];
+  subscribe(key: RoomKey): Promise<void>;
+}
+
+/** `Broker.publish` with `limits`: taken with the append (one script on a single Redis), or before it. */
+function limitsCases(ctx: () => LimitsContext) {
+  it('takes rate limits with the publish: a refused message is not stored, delivered or charged to the other bucket', async () => {
+    const { publisher, history, limiter, delivered, subscribe } = ctx();
+    const key = room();
+    await subscribe(key);
+    const group = `g-${process.pid}-${++seq}`;
+    // Refill at one token per 1,000 s: nothing comes back during the test.
+    const buckets = (user: string, userBurst: number) => ({ group, buckets: [{ key: `u:${user}`, rate: 0.001, burst: userBurst }, { key: 't', rate: 0.001, burst: 3 }] });
+    const send = (from: string, text: string, userBurst: number) => publisher.publish(key, { ...msg(text), from }, { persistent: true, limits: buckets(from, userBurst) });
+    const refusal = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err);
+
+    const one = await send('alice', 'one', 2);
+    const two = await send('alice', 'two', 2);
+    const userShort = await refusal(send('alice', 'three', 2));
+    expect(userShort).toBeInstanceOf(RateRefusedError);
+    expect((userShort as RateRefusedError).decision).toMatchObject({ allowed: false, refusedBy: 0 });
+    expect((userShort as RateRefusedError).decision.retryAfterMs).toBeGreaterThan(900_000);
+    // The tenant's bucket lost nothing to that refusal: its third token goes to bob.
+    const bob = await send('bob', 'bob', 5);
+    const tenantShort = await refusal(send('carol', 'carol', 5));
+    expect((tenantShort as RateRefusedError).decision).toMatchObject({ allowed: false, refusedBy: 1 });
+    // Carol's bucket was not charged by the tenant's refusal either.
+    expect((await limiter.consumeAll(group, [{ key: 'u:carol', rate: 0.001, burst: 5, cost: 5 }])).allowed).toBe(true);
+    // The buckets are the rate limiter's own: the tenant's is empty for it too.
+    expect((await limiter.consumeAll(group, [{ key: 't', rate: 0.001, burst: 3 }])).allowed).toBe(false);
+
+    const ids = [one, two, bob].map((r) => r.message.id);
+    expect((await history.read(key, { limit: 10 })).messages.map((m: RoomMessage) => m.id)).toEqual(ids);
+    await until(() => delivered(key).length === 3, 'the three allowed messages');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(delivered(key)).toEqual(ids);
+    // Buckets with a rate of 0 limit nothing.
+    await publisher.publish(key, msg('free'), { persistent: false, limits: { group, buckets: [{ key: 't', rate: 0, burst: 0 }] } });
+    await until(() => delivered(key).length === 4, 'the unlimited message');
+  });
+}
 
 /** The broker behaviour every deployment shape must have, on two instances A and B. */
 function brokerSuite(name: string, setup: () => Promise<{ a: TestInstance; b: TestInstance; close(): Promise<void> }>) {
@@ -79,6 +131,14 @@ function brokerSuite(name: string, setup: () => Promise<{ a: TestInstance; b: Te
       await until(() => idsIn(a, key).length === 2, 'delivery after subscribing again');
     });
 
+    limitsCases(() => ({
+      publisher: a.engine.broker,
+      history: a.engine.history,
+      limiter: a.engine.rateLimiter,
+      delivered: (key) => idsIn(b, key),
+      subscribe: (key) => b.engine.broker.subscribe(key),
+    }));
+
     it('does not publish a duplicate clientMessageId again', async () => {
       const key = room();
       await b.engine.broker.subscribe(key);
@@ -123,4 +183,42 @@ brokerSuite('cluster, PUBLISH', async () => {
   const a = instance({ client: clusterClient(cluster.startupNodes), keyPrefix: 'plain:' });
   const b = instance({ client: clusterClient(cluster.startupNodes), keyPrefix: 'plain:' });
   return { a, b, close: async () => void (await Promise.all([a.engine.close(), b.engine.close()])) };
+});
+
+/** The local broker (one instance, or CLUSTERING_ENABLED=false) over each history store. */
+function localSuite(name: string, setup: () => Promise<{ history: HistoryStore; limiter: RateLimiter; close(): Promise<void> }>) {
+  describe(`LocalBroker: ${name}`, () => {
+    let parts: { history: HistoryStore; limiter: RateLimiter; close(): Promise<void> };
+    let broker: LocalBroker;
+    const received: { key: RoomKey; id: string }[] = [];
+    beforeAll(async () => {
+      parts = await setup();
+      broker = new LocalBroker(parts.history, parts.limiter);
+      broker.onMessage((key, m) => received.push({ key, id: m.id }));
+    });
+    afterAll(async () => parts?.close());
+
+    limitsCases(() => ({
+      publisher: broker,
+      history: parts.history,
+      limiter: parts.limiter,
+      delivered: (key) => received.filter((r) => r.key.room === key.room).map((r) => r.id),
+      subscribe: async () => {},
+    }));
+  });
+}
+
+localSuite('memory', async () => {
+  const engine = createMemoryEngine({ retention, presenceTimeoutMs: 60_000 });
+  return { history: engine.history, limiter: engine.rateLimiter, close: () => engine.close() };
+});
+localSuite('Redis', async () => {
+  const { engine } = instance({ client: redisClient(server.port), keyPrefix: 'local:' });
+  expect(engine.history.takesLimits).toBe(true);
+  return { history: engine.history, limiter: engine.rateLimiter, close: () => engine.close() };
+});
+localSuite('Redis Cluster', async () => {
+  const { engine } = instance({ client: clusterClient(cluster.startupNodes), keyPrefix: 'localc:' });
+  expect(engine.history.takesLimits).toBe(false);
+  return { history: engine.history, limiter: engine.rateLimiter, close: () => engine.close() };
 });

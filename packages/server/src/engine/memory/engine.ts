@@ -25,7 +25,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions): Engine {
     presence: new MemoryPresenceStore(opts.presenceTimeoutMs),
     rateLimiter,
     counters: new MemoryCounterStore(),
-    broker: new LocalBroker(history),
+    broker: new LocalBroker(history, rateLimiter),
     health: [],
     async close() {
       clearInterval(timer);

@@ -1,5 +1,6 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import type { AppendOptions, AppendResult, Broker, NewMessage, RoomKey } from '../types.js';
+import { appendOptionsTakingLimits } from '../limits.js';
+import type { AppendResult, Broker, NewMessage, PublishOptions, RateLimiter, RoomKey } from '../types.js';
 import { assertAvailable, RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
 import type { RedisHistoryStore } from './history.js';
 import { KeySpace } from './keys.js';
@@ -9,6 +10,8 @@ type Handler = (key: RoomKey, msg: RoomMessage, exceptConnectionId: string | und
 export interface RedisBrokerOptions {
   /** Runs the append-and-publish script (the history store's client). */
   history: RedisHistoryStore;
+  /** Takes a publish's rate limits when the history store cannot take them in its script (on a Cluster). */
+  limiter: RateLimiter;
   /** Connection used for subscriptions only (a Redis in subscriber mode, or a Cluster). */
   subscriber: RedisClient;
   /**
@@ -74,6 +77,7 @@ function decode(text: string): Envelope | undefined {
 export class RedisBroker implements Broker {
   private readonly ops: RedisOps;
   private readonly history: RedisHistoryStore;
+  private readonly limiter: RateLimiter;
   private readonly subscriber: RedisClient;
   private readonly sharded: boolean;
   private readonly keys: KeySpace;
@@ -93,6 +97,7 @@ export class RedisBroker implements Broker {
 
   constructor(opts: RedisBrokerOptions) {
     this.history = opts.history;
+    this.limiter = opts.limiter;
     this.subscriber = opts.subscriber;
     this.sharded = opts.sharded ?? false;
     this.keys = opts.keys ?? new KeySpace();
@@ -107,9 +112,9 @@ export class RedisBroker implements Broker {
     });
   }
 
-  publish(key: RoomKey, msg: NewMessage, opts: AppendOptions & { exceptConnectionId?: string }): Promise<AppendResult> {
+  async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
     const head = `{"t":${JSON.stringify(key.tenantId)},"r":${JSON.stringify(key.room)},"x":${JSON.stringify(opts.exceptConnectionId ?? null)},"m":`;
-    return this.history.appendPublishing(key, msg, opts, {
+    return this.history.appendPublishing(key, msg, await appendOptionsTakingLimits(this.history, this.limiter, opts), {
       command: this.sharded ? 'SPUBLISH' : 'PUBLISH',
       channel: this.keys.channel(key),
       head,

@@ -90,7 +90,8 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
 
   const keys = new KeySpace(opts.keyPrefix);
   const history = new RedisHistoryStore({ client, retention: opts.retention, keys, ...(observe ? { observe } : {}) });
-  const broker = new RedisBroker({ history, subscriber, sharded, keys, ...(observe ? { observe } : {}) });
+  const rateLimiter = new RedisRateLimiter({ client, keys, ...(observe ? { observe } : {}) });
+  const broker = new RedisBroker({ history, limiter: rateLimiter, subscriber, sharded, keys, ...(observe ? { observe } : {}) });
   const healthTimeout = opts.healthTimeoutMs ?? 2000;
 
   const health: HealthCheck[] = [
@@ -122,7 +123,7 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
     name: 'redis',
     history,
     presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, keys, ...(observe ? { observe } : {}) }),
-    rateLimiter: new RedisRateLimiter({ client, keys, ...(observe ? { observe } : {}) }),
+    rateLimiter,
     counters: new RedisCounterStore({
       client,
       keys,

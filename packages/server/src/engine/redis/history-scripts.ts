@@ -1,4 +1,5 @@
 import { LUA_INT } from './connection.js';
+import { CONSUME_FN } from './rate-limiter.js';
 
 /**
  * Lua shared by append and read: drops what is over `max` messages and, from
@@ -41,27 +42,8 @@ local function nowMs()
 end
 `;
 
-/**
- * Append (and, for the broker, publish) in one step, so id assignment,
- * duplicate check, storage, trimming, expiry and delivery order are atomic.
- *
- * KEYS: 1 meta, 2 log, 3 dedupe key (the log key again when there is no clientMessageId)
- * ARGV: 1 epoch for a new history, 2 message JSON without id (starts with `{`),
- *       3 persistent 1|0, 4 ttlMs, 5 maxMessages, 6 idleMs (key expiry),
- *       7 has dedupe 1|0, 8 dedupeMs, 9 PUBLISH|SPUBLISH|'' , 10 channel,
- *       11 envelope head (the published text is head .. message .. ',"p":"<previous id>"}', the
- *          previous id being the room's id before this one, '' for a new history)
- * Returns {0, id} for a new message, {1, first message JSON} for a duplicate.
- *
- * Time is Redis's own (TIME), one clock for every instance. A sequence never
- * falls behind that time in microseconds (a new history starts there, and a
- * Redis restored from an older persisted state does not reuse ids), so after a FLUSHALL or a
- * restart without persistence ids still sort after the old ones, and its new
- * epoch tells readers that `since` values from before are not continuous.
- * The epoch comes from the caller because math.random in scripts is seeded
- * the same way on every call.
- */
-export const APPEND_LUA = `${LUA_INT}${PRUNE}
+/** The append script's body, after the functions it uses (see APPEND_LUA). */
+const APPEND_BODY = `
 local meta, log, dedupe = KEYS[1], KEYS[2], KEYS[3]
 if ARGV[7] == '1' then
   local prior = redis.call('GET', dedupe)
@@ -95,6 +77,43 @@ if ARGV[7] == '1' then redis.call('SET', dedupe, message, 'PX', ARGV[8]) end
 if ARGV[9] ~= '' then redis.call(ARGV[9], ARGV[10], ARGV[11] .. message .. ',"p":"' .. prev .. '"}') end
 return {0, id}
 `;
+
+/**
+ * Append (and, for the broker, publish) in one step, so id assignment,
+ * duplicate check, storage, trimming, expiry and delivery order are atomic.
+ *
+ * KEYS: 1 meta, 2 log, 3 dedupe key (the log key again when there is no clientMessageId)
+ * ARGV: 1 epoch for a new history, 2 message JSON without id (starts with `{`),
+ *       3 persistent 1|0, 4 ttlMs, 5 maxMessages, 6 idleMs (key expiry),
+ *       7 has dedupe 1|0, 8 dedupeMs, 9 PUBLISH|SPUBLISH|'' , 10 channel,
+ *       11 envelope head (the published text is head .. message .. ',"p":"<previous id>"}', the
+ *          previous id being the room's id before this one, '' for a new history)
+ * Returns {0, id} for a new message, {1, first message JSON} for a duplicate.
+ *
+ * Time is Redis's own (TIME), one clock for every instance. A sequence never
+ * falls behind that time in microseconds (a new history starts there, and a
+ * Redis restored from an older persisted state does not reuse ids), so after a FLUSHALL or a
+ * restart without persistence ids still sort after the old ones, and its new
+ * epoch tells readers that `since` values from before are not continuous.
+ * The epoch comes from the caller because math.random in scripts is seeded
+ * the same way on every call.
+ */
+export const APPEND_LUA = `${LUA_INT}${PRUNE}${APPEND_BODY}`;
+
+/**
+ * The same append, after taking rate-limit buckets in the same step (see
+ * `CONSUME_FN`): only on a single Redis, where one script may touch the
+ * room's keys and the tenant's buckets, which are in different Cluster slots.
+ *
+ * KEYS: 1-3 as APPEND_LUA, then the buckets. ARGV: 1-11 as APPEND_LUA, then
+ * rate, burst, cost of each bucket in turn.
+ * Returns {2, retryAfterMs, refusedBy} when a bucket is short (nothing is
+ * appended, published or taken), otherwise as APPEND_LUA.
+ */
+export const APPEND_LIMITED_LUA = `${LUA_INT}${PRUNE}${CONSUME_FN}
+local verdict = consume(4, 12)
+if verdict[1] == 0 then return {2, verdict[2], verdict[3]} end
+${APPEND_BODY}`;
 
 /**
  * A page of history after `since`, pruning expired messages first.

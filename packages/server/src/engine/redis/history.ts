@@ -2,8 +2,10 @@ import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { formatMessageId, newEpoch, parseMessageId } from '../ids.js';
 import type { AppendOptions, AppendResult, HistoryPage, HistoryStore, NewMessage, Retention, RoomKey } from '../types.js';
 import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
-import { APPEND_LUA, HEAD_LUA, READ_LUA } from './history-scripts.js';
+import { RateRefusedError } from '../limits.js';
+import { APPEND_LIMITED_LUA, APPEND_LUA, HEAD_LUA, READ_LUA } from './history-scripts.js';
 import { KeySpace } from './keys.js';
+import { bucketArguments, MAX_BUCKETS } from './rate-limiter.js';
 
 /** Where an append also publishes the new message (the broker's part of the script). */
 export interface PublishTarget {
@@ -34,7 +36,15 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly appendScript: ScriptCall;
   private readonly readScript: ScriptCall;
   private readonly headScript: ScriptCall;
+  /** The append taking 1 to MAX_BUCKETS rate-limit buckets first (index = number of buckets), defined up front like every script. */
+  private readonly limitedScripts: ScriptCall[] = [];
   private readonly client: RedisClient;
+  /**
+   * On a single Redis, an append takes its rate-limit buckets in the same
+   * script. On a Cluster the tenant's buckets and the room's keys are in
+   * different slots: the broker takes the buckets first, in their own script.
+   */
+  readonly takesLimits: boolean;
 
   constructor(opts: RedisHistoryOptions) {
     this.client = opts.client;
@@ -44,6 +54,10 @@ export class RedisHistoryStore implements HistoryStore {
     this.appendScript = defineScript(opts.client, 'igHistoryAppend', 3, APPEND_LUA);
     this.readScript = defineScript(opts.client, 'igHistoryRead', 2, READ_LUA);
     this.headScript = defineScript(opts.client, 'igHistoryHead', 1, HEAD_LUA);
+    this.takesLimits = !opts.client.isCluster;
+    if (this.takesLimits) {
+      for (let n = 1; n <= MAX_BUCKETS; n++) this.limitedScripts[n] = defineScript(opts.client, `igHistoryAppendLimited${n}`, 3 + n, APPEND_LIMITED_LUA);
+    }
   }
 
   append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult> {
@@ -63,10 +77,20 @@ export class RedisHistoryStore implements HistoryStore {
     const ttlMs = Math.max(0, Math.round(r.ttlSeconds * 1000));
     const log = this.keys.historyLog(key);
     const dedupe = msg.clientMessageId !== undefined && r.dedupeWindowSeconds > 0;
-    const reply = await this.appendScript(
+    let script = this.appendScript;
+    let bucketKeys: string[] = [];
+    let bucketArgs: number[] = [];
+    let bucketIndex: number[] = [];
+    if (opts.limits) {
+      if (!this.takesLimits) throw new Error('this history store does not take rate limits: take them before appending');
+      ({ keys: bucketKeys, args: bucketArgs, index: bucketIndex } = bucketArguments(this.keys, opts.limits.group, opts.limits.buckets));
+      if (bucketKeys.length > 0) script = this.limitedScripts[bucketKeys.length] as ScriptCall;
+    }
+    const reply = await script(
       this.keys.historyMeta(key),
       log,
       dedupe ? this.keys.dedupe(key, msg.from, msg.clientMessageId as string) : log,
+      ...bucketKeys,
       newEpoch(),
       JSON.stringify(message),
       opts.persistent ? 1 : 0,
@@ -78,7 +102,12 @@ export class RedisHistoryStore implements HistoryStore {
       publish?.command ?? '',
       publish?.channel ?? '',
       publish?.head ?? '',
+      ...bucketArgs,
     );
+    if ((reply as number[])[0] === 2) {
+      const [, retryAfterMs, by] = reply as [number, number, number];
+      throw new RateRefusedError({ allowed: false, retryAfterMs, refusedBy: bucketIndex[by - 1] as number });
+    }
     const [duplicate, value] = reply as [number, string];
     if (duplicate === 1) return { message: JSON.parse(value) as RoomMessage, duplicate: true };
     return { message: { id: value, ...message }, duplicate: false };

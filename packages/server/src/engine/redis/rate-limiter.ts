@@ -9,44 +9,70 @@ import { KeySpace } from './keys.js';
  * A key expires once its bucket would be full again: a missing bucket is a
  * full one. A refusal writes nothing (the refill is computed from `at`).
  *
- * KEYS: the buckets. ARGV: rate (tokens/s), burst, cost of each bucket in turn.
- * Returns {allowed 1|0, retryAfterMs (the longest wait), refusedBy (1-based index of the first short bucket, 0 when allowed)}.
+ * `consume(firstKey, firstArg)` takes the buckets KEYS[firstKey..#KEYS], with
+ * rate (tokens/s), burst and cost of each bucket in turn from ARGV[firstArg].
+ * Returns {allowed 1|0, retryAfterMs (the longest wait), refusedBy (1-based
+ * index of the first short bucket, 0 when allowed)}. The history's append
+ * script runs it too, before appending (on a single Redis).
  */
-const CONSUME_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local tokens, caps = {}, {}
-local allowed, retry, by = 1, 0, 0
-for i = 1, #KEYS do
-  local rate, burst, cost = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
-  local capacity = math.max(burst, cost)
-  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
-  local tk = tonumber(state[1])
-  if tk == nil then
-    tk = capacity
-  else
-    tk = math.min(capacity, tk + math.max(0, now - tonumber(state[2])) * rate / 1000)
+export const CONSUME_FN = `
+local function consume(firstKey, firstArg)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local tokens, caps = {}, {}
+  local allowed, retry, by = 1, 0, 0
+  local n = #KEYS - firstKey + 1
+  for i = 1, n do
+    local key, a = KEYS[firstKey + i - 1], firstArg + 3 * (i - 1)
+    local rate, burst, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local capacity = math.max(burst, cost)
+    local state = redis.call('HMGET', key, 'tokens', 'at')
+    local tk = tonumber(state[1])
+    if tk == nil then
+      tk = capacity
+    else
+      tk = math.min(capacity, tk + math.max(0, now - tonumber(state[2])) * rate / 1000)
+    end
+    tokens[i], caps[i] = tk, capacity
+    if tk < cost then
+      if allowed == 1 then by = i end
+      allowed = 0
+      retry = math.max(retry, math.ceil((cost - tk) * 1000 / rate))
+    end
   end
-  tokens[i], caps[i] = tk, capacity
-  if tk < cost then
-    if allowed == 1 then by = i end
-    allowed = 0
-    retry = math.max(retry, math.ceil((cost - tk) * 1000 / rate))
+  if allowed == 1 then
+    for i = 1, n do
+      local key, a = KEYS[firstKey + i - 1], firstArg + 3 * (i - 1)
+      local rate, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 2])
+      local tk = tokens[i] - cost
+      redis.call('HSET', key, 'tokens', string.format('%.6f', tk), 'at', string.format('%.3f', now))
+      redis.call('PEXPIRE', key, math.ceil((caps[i] - tk) * 1000 / rate) + 1000)
+    end
   end
+  return {allowed, retry, by}
 end
-if allowed == 1 then
-  for i = 1, #KEYS do
-    local rate, cost = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i])
-    local tk = tokens[i] - cost
-    redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tk), 'at', string.format('%.3f', now))
-    redis.call('PEXPIRE', KEYS[i], math.ceil((caps[i] - tk) * 1000 / rate) + 1000)
-  end
-end
-return {allowed, retry, by}
+`;
+
+const CONSUME_LUA = `${CONSUME_FN}
+return consume(1, 1)
 `;
 
 /** The most buckets one combined check takes. */
-const MAX_BUCKETS = 4;
+export const MAX_BUCKETS = 4;
+
+/** The keys and arguments of `consume` for the buckets that limit anything (rate > 0), and their indexes in `buckets`. */
+export function bucketArguments(keys: KeySpace, group: string, buckets: readonly RateBucket[]): { keys: string[]; args: number[]; index: number[] } {
+  const out = { keys: [] as string[], args: [] as number[], index: [] as number[] };
+  buckets.forEach((b, i) => {
+    if (b.rate <= 0) return;
+    out.keys.push(keys.rateBucket(group, b.key));
+    out.args.push(b.rate, b.burst, b.cost ?? 1);
+    out.index.push(i);
+  });
+  if (out.keys.length > MAX_BUCKETS) throw new Error(`at most ${MAX_BUCKETS} buckets are taken together`);
+  return out;
+}
+
 
 export interface RedisRateLimiterOptions {
   client: RedisClient;
@@ -77,17 +103,8 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {
-    const keys: string[] = [];
-    const args: number[] = [];
-    const index: number[] = [];
-    buckets.forEach((b, i) => {
-      if (b.rate <= 0) return;
-      keys.push(this.keys.rateBucket(group, b.key));
-      args.push(b.rate, b.burst, b.cost ?? 1);
-      index.push(i);
-    });
+    const { keys, args, index } = bucketArguments(this.keys, group, buckets);
     if (keys.length === 0) return { allowed: true, retryAfterMs: 0 };
-    if (keys.length > MAX_BUCKETS) throw new Error(`consumeAll takes at most ${MAX_BUCKETS} buckets`);
     return this.ops.run('rate.consume', async () => {
       const [allowed, retryAfterMs, by] = (await (this.scripts[keys.length] as ScriptCall)(...keys, ...args)) as [number, number, number];
       return allowed === 1 ? { allowed: true, retryAfterMs: 0 } : { allowed: false, retryAfterMs, refusedBy: index[by - 1] as number };

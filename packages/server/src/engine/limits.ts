@@ -1,0 +1,28 @@
+import type { AppendOptions, CombinedRateDecision, HistoryStore, PublishLimits, RateLimiter } from './types.js';
+
+/** A publish refused by its rate limits: nothing was appended or delivered. */
+export class RateRefusedError extends Error {
+  constructor(readonly decision: CombinedRateDecision & { allowed: false }) {
+    super('rate limit exceeded');
+    this.name = 'RateRefusedError';
+  }
+}
+
+/** Whether any bucket of `limits` limits anything (a rate of 0 or less lets everything through). */
+export function limitsAnything(limits: PublishLimits | undefined): limits is PublishLimits {
+  return limits !== undefined && limits.buckets.some((b) => b.rate > 0);
+}
+
+/**
+ * The append options for `history`: its own limits when the store takes them
+ * in the same step as the append; otherwise the limits are taken from
+ * `limiter` first (rejecting with `RateRefusedError`) and left out.
+ */
+export async function appendOptionsTakingLimits(history: Pick<HistoryStore, 'takesLimits'>, limiter: RateLimiter, opts: AppendOptions): Promise<AppendOptions> {
+  const { limits, ...rest } = opts;
+  if (!limitsAnything(limits)) return rest;
+  if (history.takesLimits) return { ...rest, limits };
+  const d = await limiter.consumeAll(limits.group, limits.buckets);
+  if (!d.allowed) throw new RateRefusedError({ ...d, allowed: false });
+  return rest;
+}
