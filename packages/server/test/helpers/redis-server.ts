@@ -219,6 +219,22 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
       'all slots known on every node',
       60_000,
     );
+    // Every replica attached and in sync with its master, and known as such by every node: a master
+    // killed before that has no replica ready to take over its slots (a failover could then never happen).
+    await waitFor(
+      async () => {
+        const repl = await Promise.all(nodes.map((n) => rawCommand(n.port, 'INFO replication')));
+        const masters = repl.filter((i) => i?.includes('role:master'));
+        const replicas = repl.filter((i) => i?.includes('role:slave'));
+        if (masters.length !== 3 || replicas.length !== 3) return false;
+        if (!masters.every((i) => i?.includes('connected_slaves:1'))) return false;
+        if (!replicas.every((i) => i?.includes('master_link_status:up') && i.includes('master_sync_in_progress:0'))) return false;
+        const views = await Promise.all(nodes.map((n) => rawCommand(n.port, 'CLUSTER NODES')));
+        return views.every((v) => (v?.match(/\bslave\b/g) ?? []).length === 3);
+      },
+      'every replica in sync and known by every node',
+      60_000,
+    );
   } catch (err) {
     await stop();
     throw err;

@@ -46,7 +46,14 @@ describe('Redis engine on a Cluster whose master fails over', () => {
     await until(async () => {
       await b.engine.broker.publish(key, msg('probe'), { persistent: false }).catch(() => undefined);
       return a.received.length > before;
-    }, 'delivery after the failover', 45_000);
+    }, 'delivery after the failover', 45_000).catch(async (err: Error) => {
+      // Say what the cluster looked like, so that a failover that never happened is told from a client that did not follow it.
+      const live = cluster.nodes.find((n) => n !== victim);
+      const view = live ? new Redis(live.port, '127.0.0.1') : undefined;
+      const nodes = await view?.call('CLUSTER', 'NODES').catch((e: Error) => e.message);
+      view?.disconnect();
+      throw new Error(`${err.message}; slot ${slot}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
+    });
     const recoveredMs = Date.now() - started;
     const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
     await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
