@@ -9,7 +9,7 @@ export class RateRefusedError extends Error {
 }
 
 /** Whether any bucket of `limits` limits anything (a rate of 0 or less lets everything through). */
-export function limitsAnything(limits: PublishLimits | undefined): limits is PublishLimits {
+function limitsAnything(limits: PublishLimits | undefined): limits is PublishLimits {
   return limits !== undefined && limits.buckets.some((b) => b.rate > 0);
 }
 
