@@ -20,7 +20,7 @@ import type { IoSocket } from './context.js';
  * transport's 'headers' listener, which only a polling transport ever emits to
  * (it decorates HTTP responses; a WebSocket transport has none).
  */
-export function releaseUpgradeRequest(socket: IoSocket): void {
+function releaseUpgradeRequest(socket: IoSocket): void {
   const conn = socket.conn as unknown as {
     request: IncomingMessage | null;
     transport?: {
@@ -45,7 +45,6 @@ export function releaseUpgradeRequest(socket: IoSocket): void {
     for (const l of ws.listeners('error')) if ((l as { name?: string }).name === 'onUpgradeError') ws.removeListener('error', l);
   }
 }
-
 
 type Listeners = Record<string | symbol, unknown>;
 interface Emitter {
@@ -85,8 +84,14 @@ function releaseLastMask(receiver: { _state?: number; _mask?: unknown } | undefi
   if (receiver && receiver._state === RECEIVER_BETWEEN_FRAMES && receiver._mask !== undefined) receiver._mask = undefined;
 }
 
-/** Called at the end of the connection handler, when the connection's listeners are all in place. */
-export function compactConnection(socket: IoSocket): void {
+/**
+ * Called once at the end of the connection handler, when the connection's
+ * listeners are all in place: drops the upgrade request and its leftover
+ * listeners, then compacts the listener stores (a removal after compaction
+ * would turn a store back into a hash table).
+ */
+export function trimConnection(socket: IoSocket): void {
+  releaseUpgradeRequest(socket);
   const conn = socket.conn as unknown as {
     transport?: { name?: string; socket?: { _receiver?: { _state?: number; _mask?: unknown } } };
   };

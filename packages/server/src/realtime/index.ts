@@ -6,7 +6,7 @@ import { connectionsKey, handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
-import { compactConnection, releaseUpgradeRequest } from './footprint.js';
+import { trimConnection } from './footprint.js';
 import { watchSlowConsumers } from './slow-consumers.js';
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
@@ -73,8 +73,6 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
 
   io.on('connection', (socket: IoSocket) => {
     const s = socket.data;
-    // The initial HTTP request is not needed any more: do not retain it for the connection's lifetime.
-    releaseUpgradeRequest(socket);
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
@@ -91,8 +89,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
       heartbeatInterval: config.heartbeatIntervalMs,
       ...(s.identity.expiresAt !== undefined && { expiresAt: s.identity.expiresAt }),
     });
-    // Every listener the connection keeps is in place now.
-    compactConnection(socket);
+    // Every listener the connection keeps is in place now: drop what it does not need, compact the rest.
+    trimConnection(socket);
   });
 
   const stopMaintenance = presence.startMaintenance();
