@@ -43,8 +43,13 @@ describe('Redis engine on a Cluster whose master fails over', () => {
 
     // Publishing fails or succeeds while the replica is promoted; once it succeeds and A receives, the subscription is back.
     const before = a.received.length;
+    let published = 0;
+    let lastError = '';
     await until(async () => {
-      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).catch(() => undefined);
+      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).then(
+        () => published++,
+        (e: Error) => (lastError = e.message),
+      );
       return a.received.length > before;
     }, 'delivery after the failover', 45_000).catch(async (err: Error) => {
       // Say what the cluster looked like, so that a failover that never happened is told from a client that did not follow it.
@@ -52,7 +57,7 @@ describe('Redis engine on a Cluster whose master fails over', () => {
       const view = live ? new Redis(live.port, '127.0.0.1') : undefined;
       const nodes = await view?.call('CLUSTER', 'NODES').catch((e: Error) => e.message);
       view?.disconnect();
-      throw new Error(`${err.message}; slot ${slot}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
+      throw new Error(`${err.message}; ${published} probes published (last error: ${lastError || 'none'}); slot ${slot}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
     });
     const recoveredMs = Date.now() - started;
     const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
