@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { appendOptionsTakingLimits } from '../limits.js';
 import type { AppendResult, Broker, NewMessage, PublishOptions, RateLimiter, RoomKey } from '../types.js';
@@ -37,6 +38,9 @@ interface Envelope {
   m: RoomMessage;
   p?: string;
 }
+
+/** How often a sharded subscriber on a Cluster reads the slot map to notice a failover. */
+const FAILOVER_CHECK_MS = 5000;
 
 /** Largest page read from history to fill one gap. */
 const FILL_PAGE = 500;
@@ -110,6 +114,49 @@ export class RedisBroker implements Broker {
       if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
       this.wasReady = true;
     });
+    if (this.sharded && this.subscriber.isCluster) this.followFailovers(this.subscriber as Cluster);
+  }
+
+  /**
+   * Sharded subscriptions on a Cluster live on the master owning each room's
+   * slot. When a master fails over, ioredis moves them to the new master by
+   * itself, but not always: in about one failover in three under load, seen in
+   * the failover test, the new master never got the subscription and the room
+   * went silent on this instance for good. So this instance reads the slot map
+   * every few seconds, and when the set of masters has changed it subscribes
+   * again to every room it holds (a repeated SSUBSCRIBE is harmless) and fills
+   * from history what it missed meanwhile.
+   */
+  private followFailovers(cluster: Cluster): void {
+    const masters = () =>
+      cluster
+        .nodes('master')
+        .map((n) => `${n.options.host}:${n.options.port}`)
+        .sort()
+        .join(',');
+    let known = '';
+    cluster.on('refresh', () => {
+      const now = masters();
+      if (known && now !== known) {
+        // Let ioredis finish its own move first; then make sure.
+        setTimeout(() => this.resubscribeAll(), 500).unref();
+      }
+      known = now;
+    });
+    const watch = setInterval(() => {
+      if (cluster.status === 'ready') cluster.refreshSlotsCache();
+    }, FAILOVER_CHECK_MS);
+    watch.unref();
+    cluster.once('end', () => clearInterval(watch));
+  }
+
+  private resubscribeAll(): void {
+    for (const channel of this.active) {
+      void this.subscriber.ssubscribe(channel).catch(() => {
+        // The next check tries again only if the masters change again; clients still recover with `since`.
+      });
+    }
+    this.fillAll();
   }
 
   async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
