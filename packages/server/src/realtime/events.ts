@@ -36,7 +36,7 @@ export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<C
 
   function receivedCounter(route: Route, tenantLabel: string): { inc(): void } {
     let c = route.received.get(tenantLabel);
-    if (!c) route.received.set(tenantLabel, (c = metrics.messagesReceived.labels(tenantLabel, route.event)));
+    if (!c) route.received.set(tenantLabel, (c = metrics.messagesReceived.tally(tenantLabel, route.event)));
     return c;
   }
 

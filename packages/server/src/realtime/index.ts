@@ -1,4 +1,5 @@
 import { parseRoomKey } from '../engine/types.js';
+import type { Tally } from '../metrics.js';
 import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { createDispatcher } from './events.js';
@@ -18,13 +19,13 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   const session = createSession(deps);
 
   // Room messages reach local members only here: the broker already carried them to every instance, in id order.
-  const sentCounters = new Map<string, ReturnType<typeof metrics.messagesSent.labels>>();
+  const sentCounters = new Map<string, Tally>();
   engine.broker.onMessage((key, msg, except) => {
     const target = io.local.to(`${key.tenantId}#${key.room}`);
     (except ? target.except(except) : target).emit('room:message', msg);
     const label = metrics.tenant(key.tenantId);
     let c = sentCounters.get(label);
-    if (!c) sentCounters.set(label, (c = metrics.messagesSent.labels(label)));
+    if (!c) sentCounters.set(label, (c = metrics.messagesSent.tally(label)));
     c.inc();
   });
 

@@ -132,7 +132,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
         if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
         throw err;
       });
-    if (persistent && !result.duplicate) metrics.messagesPersisted.inc({ tenant: state.tenantLabel });
+    if (persistent && !result.duplicate) metrics.messagesPersisted.tally(state.tenantLabel).inc();
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
   }
 

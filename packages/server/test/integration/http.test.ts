@@ -38,6 +38,7 @@ describe('HTTP endpoints', () => {
     const { socket } = await connect(srv.url, { claims: { tenantId: 'metrics-tenant' } });
     await request(socket, 'room:join', { room: 'm' });
     await request(socket, 'room:send', { room: 'm', payload: 1 });
+    await request(socket, 'room:send', { room: 'm', payload: 2, persistent: true });
     await request(socket, 'room:send', { room: 'nope', payload: 1 });
     const res = await fetch(`${srv.url}/metrics`);
     expect(res.status).toBe(200);
@@ -45,7 +46,11 @@ describe('HTTP endpoints', () => {
     const text = await res.text();
     for (const name of SEED_METRICS) expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
     expect(text).toMatch(/websocket_active_connections\{[^}]*tenant="metrics-tenant"[^}]*status="online"[^}]*\} 1/);
-    expect(text).toMatch(/websocket_messages_received_total\{[^}]*tenant="metrics-tenant"[^}]*event="room:send"[^}]*\} 2/);
+    expect(text).toMatch(/websocket_messages_received_total\{[^}]*tenant="metrics-tenant"[^}]*event="room:send"[^}]*\} 3/);
+    expect(text).toMatch(/websocket_messages_sent_total\{[^}]*tenant="metrics-tenant"[^}]*\} 2/);
+    expect(text).toMatch(/websocket_messages_persisted_total\{[^}]*tenant="metrics-tenant"[^}]*\} 1/);
+    // Counted from one scrape to the next, not again.
+    expect(await (await fetch(`${srv.url}/metrics`)).text()).toMatch(/websocket_messages_sent_total\{[^}]*tenant="metrics-tenant"[^}]*\} 2/);
     expect(text).toMatch(/websocket_errors_total\{[^}]*type="NOT_IN_ROOM"[^}]*\} [1-9]/);
     expect(text).toMatch(/websocket_active_rooms\{[^}]*\} 1/);
     expect(text).toMatch(/websocket_room_subscriptions\{[^}]*\} 1/);
