@@ -3,11 +3,11 @@ import type { ClientToServerEvents, Metadata, PresenceStatus, ServerToClientEven
 import type { AuthorizeHook } from '../auth/authorize.js';
 import type { Identity, TokenVerifier } from '../auth/verify.js';
 import type { Config } from '../config.js';
-import type { Engine, RoomKey } from '../engine/types.js';
+import type { Engine, PublishLimits, RoomKey } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import type { MemoryRateLimiter } from '../engine/memory/rate-limiter.js';
+import type { MemoryRateLimiter, TokenBucket } from '../engine/memory/rate-limiter.js';
 
 /**
  * The rooms of a connection that joined none: one shared map, never written
@@ -26,6 +26,16 @@ export interface ConnState {
   /** Label value for tenant metrics. */
   tenantLabel: string;
   closed: boolean;
+  /** Made on the connection's first `room:send`: an idle connection pays for none of it. */
+  sending: SendState | undefined;
+}
+
+/** What a connection that sends keeps from one `room:send` to the next. */
+export interface SendState {
+  /** The connection's own bucket (RATE_LIMIT_MESSAGES_*). */
+  bucket: TokenBucket;
+  /** The user's and the tenant's buckets as every send of this connection takes them; undefined when both are off. */
+  limits: PublishLimits | undefined;
 }
 
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;

@@ -65,6 +65,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         rooms: NO_ROOMS,
         tenantLabel: metrics.tenant(identity.tenantId),
         closed: false,
+        sending: undefined,
       };
       socket.data = state;
       // Nothing of the handshake is needed after this point: keep no token around (auth, query or

@@ -2,8 +2,9 @@ import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@int
 import { CodedError } from '../errors.js';
 import { parseMessageId } from '../engine/ids.js';
 import { RateRefusedError } from '../engine/limits.js';
-import { roomKeyString, type RoomKey } from '../engine/types.js';
-import { NO_ROOMS, type IoSocket, type RealtimeDeps } from './context.js';
+import { TokenBucket } from '../engine/memory/rate-limiter.js';
+import { roomKeyString, type NewMessage, type PublishLimits, type PublishOptions, type RoomKey } from '../engine/types.js';
+import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps, type SendState } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
 import type { Authorizer } from './authorization.js';
 import { checkMetadata, exceedsJsonSize, parse, schemas } from './validation.js';
@@ -99,41 +100,37 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
       throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server: send without persistent');
     }
     if (deps.authorize) await authorize(socket, 'send', req.room);
-    const { limits } = config;
-    const id = state.identity;
-    const conn = deps.localLimiter.consumeSync(`c:${socket.id}`, limits.connection.rate, limits.connection.burst);
+    const sending = (state.sending ??= newSendState(state));
+    const conn = deps.localLimiter.consumeHeld(sending.bucket, config.limits.connection.rate, config.limits.connection.burst);
     if (!conn.allowed) refuse('connection', conn.retryAfterMs);
-    const result = await engine.broker
-      .publish(
-        key,
-        {
-          from: id.userId,
-          payload: req.payload,
-          timestamp: Date.now(),
-          ...(req.clientMessageId !== undefined && { clientMessageId: req.clientMessageId }),
-        },
-        {
-          persistent,
-          exceptConnectionId: socket.id,
-          // The user's and the tenant's buckets, taken in the same step as the append (one Redis script on a
-          // single Redis): a refused message takes a token from neither and is neither stored nor delivered.
-          ...((limits.user.rate > 0 || limits.tenant.rate > 0) && {
-            limits: {
-              group: id.tenantId,
-              buckets: [
-                { key: `u:${id.userId}`, rate: limits.user.rate, burst: limits.user.burst },
-                { key: 't', rate: limits.tenant.rate, burst: limits.tenant.burst },
-              ],
-            },
-          }),
-        },
-      )
-      .catch((err: unknown) => {
-        if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
-        throw err;
-      });
+    const message: NewMessage = { from: state.identity.userId, payload: req.payload, timestamp: Date.now() };
+    if (req.clientMessageId !== undefined) message.clientMessageId = req.clientMessageId;
+    // The user's and the tenant's buckets are taken in the same step as the append (one Redis script on a
+    // single Redis): a refused message takes a token from neither and is neither stored nor delivered.
+    const opts: PublishOptions = { persistent, exceptConnectionId: socket.id };
+    if (sending.limits) opts.limits = sending.limits;
+    const result = await engine.broker.publish(key, message, opts).catch((err: unknown) => {
+      if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
+      throw err;
+    });
     if (persistent && !result.duplicate) metrics.messagesPersisted.tally(state.tenantLabel).inc();
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
+  }
+
+  /** A connection's sending state, made on its first send (user and tenant are fixed for a connection's lifetime). */
+  function newSendState(state: ConnState): SendState {
+    const { user, tenant } = config.limits;
+    const limits: PublishLimits | undefined =
+      user.rate > 0 || tenant.rate > 0
+        ? {
+            group: state.identity.tenantId,
+            buckets: [
+              { key: `u:${state.identity.userId}`, rate: user.rate, burst: user.burst },
+              { key: 't', rate: tenant.rate, burst: tenant.burst },
+            ],
+          }
+        : undefined;
+    return { bucket: new TokenBucket(), limits };
   }
 
   function refuse(scope: string, retryAfterMs: number): never {
