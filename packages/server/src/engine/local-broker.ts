@@ -1,5 +1,7 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import { appendOptionsTakingLimits } from './limits.js';
+import { appendOptionsTakingLimits, RateRefusedError } from './limits.js';
+import { MemoryHistoryStore } from './memory/history.js';
+import { MemoryRateLimiter } from './memory/rate-limiter.js';
 import type { AppendResult, Broker, HistoryStore, NewMessage, PublishOptions, RateLimiter, RoomKey } from './types.js';
 
 type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => void;
@@ -14,13 +16,23 @@ type Handler = (key: RoomKey, msg: RoomMessage, except: string | undefined) => v
 export class LocalBroker implements Broker {
   private handler: Handler = () => {};
 
+  /** The embedded engine's path: buckets, append and delivery in one synchronous step. */
+  private readonly appendNow: ((key: RoomKey, msg: NewMessage, opts: PublishOptions) => AppendResult) | undefined;
+
   constructor(
     private readonly history: HistoryStore,
     private readonly limiter: RateLimiter,
-  ) {}
+  ) {
+    this.appendNow =
+      history instanceof MemoryHistoryStore && limiter instanceof MemoryRateLimiter
+        ? (key, msg, opts) => history.appendSync(key, msg, takeLimitsNow(limiter, opts))
+        : undefined;
+  }
 
   async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
-    const result = await this.history.append(key, msg, await appendOptionsTakingLimits(this.history, this.limiter, opts));
+    const result = this.appendNow
+      ? this.appendNow(key, msg, opts)
+      : await this.history.append(key, msg, await appendOptionsTakingLimits(this.history, this.limiter, opts));
     if (!result.duplicate) this.handler(key, result.message, opts.exceptConnectionId);
     return result;
   }
@@ -31,4 +43,12 @@ export class LocalBroker implements Broker {
 
   async subscribe(): Promise<void> {}
   async unsubscribe(): Promise<void> {}
+}
+
+/** `appendOptionsTakingLimits` for a limiter in this process (the store in memory takes no limits itself). */
+function takeLimitsNow(limiter: MemoryRateLimiter, opts: PublishOptions): PublishOptions {
+  if (!opts.limits) return opts;
+  const d = limiter.consumeAllSync(opts.limits.group, opts.limits.buckets);
+  if (!d.allowed) throw new RateRefusedError({ ...d, allowed: false });
+  return opts;
 }
