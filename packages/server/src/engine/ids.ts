@@ -27,8 +27,16 @@ export function initialSequence(nowMs: number): number {
   return nowMs * 1000;
 }
 
+const ZEROS = '00000000';
+const pad8 = (digits: string) => (digits.length < 8 ? ZEROS.slice(digits.length) + digits : digits);
+
+/**
+ * `<seq, 16 digits>-<epoch>`. The sequence is written as two 8-digit halves: each half is a small
+ * integer, which V8 turns into a string several times faster than a 16-digit one.
+ */
 export function formatMessageId(seq: number, epoch: string): string {
-  return `${String(seq).padStart(SEQ_WIDTH, '0')}-${epoch}`;
+  const high = Math.floor(seq / 1e8);
+  return pad8(String(high)) + pad8(String(seq - high * 1e8)) + '-' + epoch;
 }
 
 const ID_PATTERN = /^(\d{16})-([a-z0-9]{8})$/;

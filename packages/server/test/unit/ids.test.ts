@@ -17,4 +17,12 @@ describe('epochs', () => {
     const id = formatMessageId(1_764_000_000_000_000, epoch);
     expect(parseMessageId(id)).toEqual({ seq: 1_764_000_000_000_000, epoch });
   });
+
+  it('write the sequence as 16 zero-padded digits, at both ends and around the halves', () => {
+    for (const seq of [0, 1, 42, 99_999_999, 100_000_000, 100_000_001, 1_234_567_890_123, 1_764_000_000_000_000, 9_999_999_999_999_999 - 1, Number.MAX_SAFE_INTEGER]) {
+      const id = formatMessageId(seq, 'abcdefgh');
+      expect(id).toBe(`${String(seq).padStart(16, '0')}-abcdefgh`);
+      if (Number.isSafeInteger(seq)) expect(parseMessageId(id)?.seq).toBe(seq);
+    }
+  });
 });
