@@ -124,6 +124,26 @@ export function historyContract(name: string, factory: HistoryFactory): void {
       expect(edge.messages.map((m) => m.payload)).toEqual([7, 8, 9, 10, 11]);
     });
 
+    it('keeps exactly the newest maxMessages through a long run of appends past the limit', async () => {
+      await ctx.close();
+      await open({ maxMessages: 7 });
+      const key = room();
+      const ids: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        ids.push((await store.append(key, msg(i), { persistent: true })).message.id);
+        const newest = Array.from({ length: Math.min(i + 1, 7) }, (_, k) => i + 1 - Math.min(i + 1, 7) + k);
+        const all = await store.read(key, { limit: 100 });
+        expect(all.messages.map((m) => m.payload)).toEqual(newest);
+        // Paged from the oldest kept message: the rest, 3 at a time.
+        const first = await store.read(key, { since: ids[newest[0]!], limit: 3 });
+        expect(first.recovered).toBe(true);
+        expect(first.messages.map((m) => m.payload)).toEqual(newest.slice(1, 4));
+        expect(first.hasMore).toBe(newest.length > 4);
+      }
+      expect((await store.read(key, { since: ids[51], limit: 10 })).recovered).toBe(false);
+      expect((await store.read(key, { since: ids[52], limit: 10 })).recovered).toBe(true);
+    });
+
     it('expires messages after ttlSeconds', async () => {
       await ctx.close();
       await open({ ttlSeconds: 1 });

@@ -22,7 +22,12 @@ interface RoomLog {
   lastSeq: number;
   /** Highest sequence of a stored message removed by trimming or expiry. */
   droppedUpTo: number;
-  messages: Stored[];
+  /**
+   * Stored messages by seq from `head` on; the slots before `head` held messages dropped since and are
+   * cleared (the array is compacted now and then, not on every drop).
+   */
+  messages: (Stored | undefined)[];
+  head: number;
   /** The room's state is forgotten after this time when it holds no message. */
   idleUntil: number;
 }
@@ -80,8 +85,9 @@ export class MemoryHistoryStore implements HistoryStore {
     if (log) this.prune(log, now);
     const limit = Math.max(1, opts.limit);
     if (opts.since === undefined) {
-      const all = log?.messages ?? [];
-      return { messages: all.slice(0, limit).map((s) => s.message), hasMore: all.length > limit, recovered: true };
+      if (!log) return { messages: [], hasMore: false, recovered: true };
+      const page = log.messages.slice(log.head, log.head + limit).map((s) => (s as Stored).message);
+      return { messages: page, hasMore: log.messages.length - log.head > limit, recovered: true };
     }
     const since = parseMessageId(opts.since);
     if (!log) return { messages: [], hasMore: false, recovered: false };
@@ -91,8 +97,8 @@ export class MemoryHistoryStore implements HistoryStore {
       recovered = since.seq >= log.droppedUpTo && since.seq <= log.lastSeq;
       after = since.seq;
     }
-    const start = firstAfter(log.messages, after);
-    const page = log.messages.slice(start, start + limit).map((s) => s.message);
+    const start = firstAfter(log.messages, log.head, after);
+    const page = log.messages.slice(start, start + limit).map((s) => (s as Stored).message);
     return { messages: page, hasMore: log.messages.length - start > limit, recovered };
   }
 
@@ -104,7 +110,7 @@ export class MemoryHistoryStore implements HistoryStore {
   private logOf(k: string, now: number): RoomLog {
     let log = this.rooms.get(k);
     if (!log) {
-      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], idleUntil: now + Math.max(this.retention.ttlSeconds * 1000, 60_000) };
+      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], head: 0, idleUntil: now + Math.max(this.retention.ttlSeconds * 1000, 60_000) };
       this.rooms.set(k, log);
     }
     return log;
@@ -112,7 +118,7 @@ export class MemoryHistoryStore implements HistoryStore {
 
   async size(): Promise<number> {
     let n = 0;
-    for (const log of this.rooms.values()) n += log.messages.length;
+    for (const log of this.rooms.values()) n += log.messages.length - log.head;
     return n;
   }
 
@@ -121,27 +127,38 @@ export class MemoryHistoryStore implements HistoryStore {
     const now = this.clock();
     for (const [k, log] of this.rooms) {
       this.prune(log, now);
-      if (log.messages.length === 0 && log.idleUntil <= now) this.rooms.delete(k);
+      if (log.messages.length === log.head && log.idleUntil <= now) this.rooms.delete(k);
     }
     for (const [k, v] of this.seen) if (v.expiresAt <= now) this.seen.delete(k);
   }
 
   private prune(log: RoomLog, now: number): void {
     const max = this.retention.maxMessages;
-    let drop = 0;
-    while (drop < log.messages.length && (log.messages.length - drop > max || (log.messages[drop] as Stored).expiresAt <= now)) {
-      drop++;
+    const { messages } = log;
+    let head = log.head;
+    let last: Stored | undefined;
+    while (head < messages.length && (messages.length - head > max || (messages[head] as Stored).expiresAt <= now)) {
+      last = messages[head];
+      messages[head++] = undefined;
     }
-    if (drop > 0) {
-      log.droppedUpTo = Math.max(log.droppedUpTo, (log.messages[drop - 1] as Stored).seq);
-      log.messages.splice(0, drop);
+    if (!last) return;
+    log.droppedUpTo = Math.max(log.droppedUpTo, last.seq);
+    // Dropped entries are cut off once they are as many as the kept ones (and on emptying): each append
+    // past the limit drops one message, and moving the kept ones on every drop would cost O(limit) each time.
+    if (head === messages.length) {
+      messages.length = 0;
+      head = 0;
+    } else if (head >= messages.length - head) {
+      messages.splice(0, head);
+      head = 0;
     }
+    log.head = head;
   }
 }
 
-/** Index of the first stored message with seq > after (messages are sorted by seq). */
-function firstAfter(messages: readonly Stored[], after: number): number {
-  let lo = 0;
+/** Index of the first stored message from `from` on with seq > after (messages are sorted by seq). */
+function firstAfter(messages: readonly (Stored | undefined)[], from: number, after: number): number {
+  let lo = from;
   let hi = messages.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
