@@ -4,9 +4,15 @@ import { merge, newHist } from './hist.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** CPU time of each server so far; with a probe, also what held its event loop up since its previous probe. */
 async function cpuOf(servers) {
-  const r = await Promise.all(servers.map(async (s) => (s.probe ? (await s.probe(false)).cpu : { userMicros: s.cpuMicros() ?? 0, systemMicros: 0 })));
-  return r.map((c) => c.userMicros + c.systemMicros);
+  return Promise.all(
+    servers.map(async (s) => {
+      if (!s.probe) return { micros: s.cpuMicros() ?? 0 };
+      const p = await s.probe(false);
+      return { micros: p.cpu.userMicros + p.cpu.systemMicros, since: p.since };
+    }),
+  );
 }
 
 /**
@@ -34,8 +40,10 @@ export async function measureStep(opts) {
   const loadgenCpuMicros = after.reduce((a, x) => a + x.cpuMicros, 0) - before.reduce((a, x) => a + x.cpuMicros, 0);
   const cpu = opts.servers.map((s, i) => ({
     name: s.name,
-    cpuMicros: cpu1[i] - cpu0[i],
-    cpuPercent: round(((cpu1[i] - cpu0[i]) / 1000 / wallMs) * 100, 1),
+    cpuMicros: cpu1[i].micros - cpu0[i].micros,
+    cpuPercent: round(((cpu1[i].micros - cpu0[i].micros) / 1000 / wallMs) * 100, 1),
+    // Garbage-collection pauses and event-loop stalls over the step (the probe before it reset them).
+    ...(cpu1[i].since && { pauses: cpu1[i].since }),
     ...(sys0[i] && sys1[i] && { writeSyscalls: sys1[i].writes - sys0[i].writes, readSyscalls: sys1[i].reads - sys0[i].reads }),
   }));
   const writes = cpu.reduce((a, c) => a + (c.writeSyscalls ?? 0), 0);
@@ -62,4 +70,12 @@ export async function measureStep(opts) {
     errors: errors + senderErrors,
     errorSamples: [...new Set(after.flatMap((a) => a.errorSamples))].slice(0, 5),
   };
+}
+
+/** ", ours gc 12 ms (longest 4), loop stalled up to 9 ms" for each server of a step that has probe figures ("" otherwise). */
+export function pausesText(step) {
+  return step.cpu
+    .filter((c) => c.pauses)
+    .map(({ name, pauses: p }) => `, ${name} gc ${Math.round(p.gcTotalMs)} ms (longest ${Math.round(p.gcMaxMs)}), loop stalled up to ${p.loopStallMaxMs ?? '-'} ms`)
+    .join('');
 }

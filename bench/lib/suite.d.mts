@@ -8,6 +8,23 @@ export interface LatencySummary {
   maxMs: number | null;
 }
 
+/** What held a server's event loop up during a step (from its probe). */
+export interface Pauses {
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  loopStallP99Ms: number | null;
+  loopStallMaxMs: number | null;
+}
+
+export interface StepCpu {
+  name: string;
+  cpuMicros: number;
+  cpuPercent: number;
+  /** Server processes only (not redis-server). */
+  pauses?: Pauses;
+}
+
 export interface Step {
   sent: number;
   acked: number;
@@ -17,6 +34,7 @@ export interface Step {
   deliveredFraction?: number | null;
   latency: LatencySummary;
   cpuMicrosPerDelivery: number | null;
+  cpu: StepCpu[];
   errors: number;
   errorSamples: string[];
 }

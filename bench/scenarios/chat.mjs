@@ -4,7 +4,7 @@
  * Result: the highest inbound messages/s with p99 <= limit (volatile and persistent sends).
  */
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
-import { measureStep, sleep } from '../lib/measure.mjs';
+import { measureStep, pausesText, sleep } from '../lib/measure.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
 
@@ -59,7 +59,7 @@ export async function climbAll(series, p) {
       }
       o.steps.push(step);
       process.stdout.write(
-        `  ${se.label} ${rate}/s: inbound ${step.inboundPerSec}/s, ${step.deliveriesPerSec} deliveries/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}, errors ${step.errors}${ok ? '' : '  <- over the limit'}\n`,
+        `  ${se.label} ${rate}/s: inbound ${step.inboundPerSec}/s, ${step.deliveriesPerSec} deliveries/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}, errors ${step.errors}${pausesText(step)}${ok ? '' : '  <- over the limit'}\n`,
       );
       if (ok) o.best = step;
       else o.stopped = true;
@@ -158,12 +158,20 @@ export async function chat(params = CHAT_DEFAULTS, opts = {}) {
     [`at ${Number.isFinite(common) ? common : '-'}/s persistent: p99 ms`, cp?.latency.p99Ms, cb?.latency.p99Ms, ratio(cp?.latency.p99Ms, cb?.latency.p99Ms)],
     [`at ${Number.isFinite(common) ? common : '-'}/s volatile: CPU µs/delivery`, cv?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery, ratio(cv?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery)],
     [`at ${Number.isFinite(common) ? common : '-'}/s persistent: CPU µs/delivery`, cp?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery, ratio(cp?.cpuMicrosPerDelivery, cb?.cpuMicrosPerDelivery)],
+    [`at ${Number.isFinite(common) ? common : '-'}/s volatile: GC ms / longest loop stall ms`, pauses(cv), pauses(cb), null],
+    [`at ${Number.isFinite(common) ? common : '-'}/s persistent: GC ms / longest loop stall ms`, pauses(cp), pauses(cb), null],
     ['errors (ours volatile / persistent, bare)', `${sumErr(oursVolatile)} / ${sumErr(oursPersistent)}`, sumErr(bareVolatile), null],
   ];
   const table = printTable(`chat: ${p.clients} clients in rooms of ${p.roomSize} (bare ignores "persistent")`, rows);
   const result = { scenario: 'chat', startedAt, machine: machine(), params: p, ours: { volatile: oursVolatile, persistent: oursPersistent }, bare: { volatile: bareVolatile }, table };
   result.file = writeResult('chat', result);
   return result;
+}
+
+/** "GC total ms / longest event-loop stall ms" of the server of a step. */
+function pauses(step) {
+  const p = step?.cpu[0]?.pauses;
+  return p ? `${Math.round(p.gcTotalMs)} / ${p.loopStallMaxMs ?? '-'}` : undefined;
 }
 
 /** Errors other than those of the one step that went over the latency limit. */

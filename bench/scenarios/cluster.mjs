@@ -6,7 +6,7 @@
  * Redis, the table says so and the baseline is still measured.
  */
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
-import { measureStep, sleep } from '../lib/measure.mjs';
+import { measureStep, pausesText, sleep } from '../lib/measure.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
 import { climbAll } from './chat.mjs';
@@ -102,7 +102,7 @@ async function fanoutPhase(live, p, key, label, makeFleets, phaseBase) {
       const { subs, pub, members } = phase.fleets;
       const step = await measureStep({ servers: side.servers, senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: phaseBase + i, settleMs: 500 });
       side.result[key].push(step);
-      process.stdout.write(`  ${side.impl} ${label} ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}\n`);
+      process.stdout.write(`  ${side.impl} ${label} ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}${pausesText(step)}\n`);
       if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) phase.stopped = true;
       await sleep(500);
     }

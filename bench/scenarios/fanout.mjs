@@ -3,7 +3,7 @@
  * rates; deliveries/s, end-to-end latency and server CPU per delivery at each step.
  */
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
-import { measureStep, sleep } from '../lib/measure.mjs';
+import { measureStep, pausesText, sleep } from '../lib/measure.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
 import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers.mjs';
 
@@ -47,7 +47,7 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
         });
         side.result.steps.push(step);
         process.stdout.write(
-          `  ${side.impl} fan-out target ${target}/s: ${step.deliveriesPerSec}/s delivered ${step.deliveredFraction}, p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs CPU/delivery, cpu ${step.cpu[0].cpuPercent}%, load generator ${step.loadgenCpuPercent}%\n`,
+          `  ${side.impl} fan-out target ${target}/s: ${step.deliveriesPerSec}/s delivered ${step.deliveredFraction}, p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs CPU/delivery, cpu ${step.cpu[0].cpuPercent}%, load generator ${step.loadgenCpuPercent}%${pausesText(step)}\n`,
         );
         // Saturated far beyond the target: the next steps would only queue more.
         if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) side.stopped = true;
