@@ -3,7 +3,7 @@ import { CodedError } from '../errors.js';
 import { parseMessageId } from '../engine/ids.js';
 import { RateRefusedError } from '../engine/limits.js';
 import { TokenBucket } from '../engine/memory/rate-limiter.js';
-import { roomKeyString, type NewMessage, type PublishLimits, type PublishOptions, type RoomKey } from '../engine/types.js';
+import { roomKeyString, type AppendResult, type NewMessage, type PublishLimits, type PublishOptions, type RoomKey } from '../engine/types.js';
 import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps, type SendState } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
 import type { Authorizer } from './authorization.js';
@@ -109,10 +109,13 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     // single Redis): a refused message takes a token from neither and is neither stored nor delivered.
     const opts: PublishOptions = { persistent, exceptConnectionId: socket.id };
     if (sending.limits) opts.limits = sending.limits;
-    const result = await engine.broker.publish(key, message, opts).catch((err: unknown) => {
+    let result: AppendResult;
+    try {
+      result = await engine.broker.publish(key, message, opts);
+    } catch (err) {
       if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
       throw err;
-    });
+    }
     if (persistent && !result.duplicate) metrics.messagesPersisted.tally(state.tenantLabel).inc();
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
   }
