@@ -136,8 +136,18 @@ export class ClientFleet {
       ),
     );
     return r.reduce(
-      (a, x) => ({ sent: a.sent + x.sent, acked: a.acked + x.acked, ackErrors: a.ackErrors + x.ackErrors, skipped: a.skipped + x.skipped }),
-      { sent: 0, acked: 0, ackErrors: 0, skipped: 0 },
+      (a, x) => ({
+        sent: a.sent + x.sent,
+        acked: a.acked + x.acked,
+        ackErrors: a.ackErrors + x.ackErrors,
+        skipped: a.skipped + x.skipped,
+        pace: {
+          bunched: a.pace.bunched + x.pace.bunched,
+          maxPerTick: Math.max(a.pace.maxPerTick, x.pace.maxPerTick),
+          maxTickGapMs: Math.max(a.pace.maxTickGapMs, x.pace.maxTickGapMs),
+        },
+      }),
+      { sent: 0, acked: 0, ackErrors: 0, skipped: 0, pace: { bunched: 0, maxPerTick: 0, maxTickGapMs: 0 } },
     );
   }
 

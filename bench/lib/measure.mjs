@@ -58,6 +58,8 @@ export async function measureStep(opts) {
     acked: sent.acked,
     ackErrors: sent.ackErrors,
     skipped: sent.skipped,
+    // How evenly the senders kept their pace (see worker.mjs): bunched sends queue at the server.
+    senderPace: sent.pace,
     inboundPerSec: round(sent.acked / (opts.durationMs / 1000), 0),
     received,
     deliveredFraction: expected ? round(received / expected, 3) : undefined,

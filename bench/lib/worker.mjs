@@ -166,8 +166,17 @@ function send(o) {
     const text = 'x'.repeat(o.padBytes);
     const t0 = now();
     const total = o.rate;
+    // How evenly this worker kept its pace: messages that went out in the same tick as an earlier
+    // one (the tick ran late), the most in one tick, and the longest gap between two ticks.
+    let bunched = 0;
+    let maxPerTick = 0;
+    let maxTickGapMs = 0;
+    let lastTick = t0;
     const tick = () => {
-      const elapsed = now() - t0;
+      const at = now();
+      maxTickGapMs = Math.max(maxTickGapMs, at - lastTick);
+      lastTick = at;
+      const elapsed = at - t0;
       if (elapsed >= o.durationMs || senders.length === 0) {
         clearInterval(sending);
         sending = undefined;
@@ -175,12 +184,14 @@ function send(o) {
         const waitStart = Date.now();
         const done = () => {
           if (inFlight > 0 && Date.now() - waitStart < o.drainMs) return setTimeout(done, 20);
-          resolve({ sent, acked, ackErrors, skipped, inFlight });
+          resolve({ sent, acked, ackErrors, skipped, inFlight, pace: { bunched, maxPerTick, maxTickGapMs: Math.round(maxTickGapMs * 100) / 100 } });
         };
         done();
         return;
       }
       const due = Math.floor((total * elapsed) / 1000) - sent - skipped;
+      if (due > 1) bunched += due - 1;
+      if (due > maxPerTick) maxPerTick = due;
       for (let k = 0; k < due; k++) {
         if (inFlight >= o.maxInFlight) {
           skipped++;
