@@ -35,6 +35,8 @@ export interface Step {
   latency: LatencySummary;
   cpuMicrosPerDelivery: number | null;
   cpu: StepCpu[];
+  /** How evenly the senders kept their pace. */
+  senderPace: { bunched: number; maxPerTick: number; maxTickGapMs: number };
   errors: number;
   errorSamples: string[];
 }

@@ -93,6 +93,11 @@ function combine(results, rate, members) {
     latency: { samples: received, p50Ms: worst('p50Ms'), p99Ms: worst('p99Ms'), maxMs: worst('maxMs') },
     cpu,
     cpuMicrosPerDelivery: received ? Math.round((serverCpu / received) * 100) / 100 : null,
+    senderPace: {
+      bunched: results.reduce((a, r) => a + r.senderPace.bunched, 0),
+      maxPerTick: Math.max(...results.map((r) => r.senderPace.maxPerTick)),
+      maxTickGapMs: Math.max(...results.map((r) => r.senderPace.maxTickGapMs)),
+    },
     errors: sum('errors'),
     errorSamples: [...new Set(results.flatMap((r) => r.errorSamples))].slice(0, 5),
   };

@@ -18,6 +18,8 @@ function expectDelivered(steps: Step[] | undefined): void {
     expect(s.latency.p50Ms).toBeGreaterThanOrEqual(0);
     expect(s.latency.p99Ms ?? -1).toBeGreaterThanOrEqual(s.latency.p50Ms ?? 0);
     expect(s.cpuMicrosPerDelivery ?? 0).toBeGreaterThan(0);
+    expect(s.senderPace.maxPerTick).toBeGreaterThanOrEqual(1);
+    expect(s.senderPace.bunched).toBeGreaterThanOrEqual(0);
     // Every Node server reports its pauses over the step (redis-server has no probe).
     for (const c of s.cpu.filter((x) => !x.name.startsWith('redis'))) {
       expect(c.pauses, c.name).toBeDefined();
