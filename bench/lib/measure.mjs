@@ -10,7 +10,7 @@ async function cpuOf(servers) {
     servers.map(async (s) => {
       if (!s.probe) return { micros: s.cpuMicros() ?? 0 };
       const p = await s.probe(false);
-      return { micros: p.cpu.userMicros + p.cpu.systemMicros, since: p.since };
+      return { micros: p.cpu.userMicros + p.cpu.systemMicros, systemMicros: p.cpu.systemMicros, since: p.since };
     }),
   );
 }
@@ -42,6 +42,10 @@ export async function measureStep(opts) {
     name: s.name,
     cpuMicros: cpu1[i].micros - cpu0[i].micros,
     cpuPercent: round(((cpu1[i].micros - cpu0[i].micros) / 1000 / wallMs) * 100, 1),
+    // Share of that CPU time spent in the kernel (socket writes and the loopback delivery they trigger).
+    ...(cpu1[i].systemMicros !== undefined && {
+      systemShare: cpu1[i].micros > cpu0[i].micros ? round((cpu1[i].systemMicros - cpu0[i].systemMicros) / (cpu1[i].micros - cpu0[i].micros), 2) : null,
+    }),
     // Garbage-collection pauses and event-loop stalls over the step (the probe before it reset them).
     ...(cpu1[i].since && { pauses: cpu1[i].since }),
     ...(sys0[i] && sys1[i] && { writeSyscalls: sys1[i].writes - sys0[i].writes, readSyscalls: sys1[i].reads - sys0[i].reads }),

@@ -21,6 +21,8 @@ export interface StepCpu {
   name: string;
   cpuMicros: number;
   cpuPercent: number;
+  /** Kernel share of cpuMicros (server processes only). */
+  systemShare?: number | null;
   /** Server processes only (not redis-server). */
   pauses?: Pauses;
 }

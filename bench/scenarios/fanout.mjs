@@ -47,7 +47,7 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
         });
         side.result.steps.push(step);
         process.stdout.write(
-          `  ${side.impl} fan-out target ${target}/s: ${step.deliveriesPerSec}/s delivered ${step.deliveredFraction}, p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs CPU/delivery, cpu ${step.cpu[0].cpuPercent}%, load generator ${step.loadgenCpuPercent}%, publisher: ${step.senderPace.bunched} sent in a late tick (longest tick gap ${Math.round(step.senderPace.maxTickGapMs)} ms)${pausesText(step)}\n`,
+          `  ${side.impl} fan-out target ${target}/s: ${step.deliveriesPerSec}/s delivered ${step.deliveredFraction}, p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs CPU/delivery, cpu ${step.cpu[0].cpuPercent}% (kernel ${Math.round((step.cpu[0].systemShare ?? 0) * 100)}%), load generator ${step.loadgenCpuPercent}%, publisher: ${step.senderPace.bunched} sent in a late tick (longest tick gap ${Math.round(step.senderPace.maxTickGapMs)} ms)${pausesText(step)}\n`,
         );
         // Saturated far beyond the target: the next steps would only queue more.
         if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) side.stopped = true;

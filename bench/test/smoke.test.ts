@@ -23,6 +23,7 @@ function expectDelivered(steps: Step[] | undefined): void {
     // Every Node server reports its pauses over the step (redis-server has no probe).
     for (const c of s.cpu.filter((x) => !x.name.startsWith('redis'))) {
       expect(c.pauses, c.name).toBeDefined();
+      expect(c.systemShare === null || (c.systemShare! >= 0 && c.systemShare! <= 1), c.name).toBe(true);
       expect(c.pauses?.gcTotalMs).toBeGreaterThanOrEqual(c.pauses?.gcMaxMs ?? 0);
       expect(c.pauses?.loopStallMaxMs ?? -1).toBeGreaterThanOrEqual(0);
     }
