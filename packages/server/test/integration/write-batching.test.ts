@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAll, collect, connect, request, until } from '../helpers/clients.js';
+import { startTestServer, type TestServer } from '../helpers/in-process.js';
+
+/** Counts the writes the server makes on one connection's TCP socket (each is one system call). */
+function countWrites(tcp: { _write: (...a: unknown[]) => unknown; _writev?: (...a: unknown[]) => unknown }) {
+  const seen = { writes: 0, chunks: 0 };
+  const write = tcp._write;
+  const writev = tcp._writev;
+  tcp._write = function (this: unknown, ...a: unknown[]) {
+    seen.writes++;
+    seen.chunks++;
+    return write.apply(this, a);
+  };
+  if (writev) {
+    tcp._writev = function (this: unknown, chunks: unknown, ...rest: unknown[]) {
+      seen.writes++;
+      seen.chunks += (chunks as unknown[]).length;
+      return writev.apply(this, [chunks, ...rest]);
+    };
+  }
+  return seen;
+}
+
+type Emitting = { emit(event: string, ...args: unknown[]): boolean };
+
+describe('write batching', () => {
+  let srv: TestServer | undefined;
+  afterEach(async () => {
+    closeAll();
+    await srv?.close();
+    srv = undefined;
+  });
+
+  it('packets queued for one connection while a write is in flight go out in one write, in order', async () => {
+    srv = await startTestServer();
+    const { socket, established } = await connect(srv.url);
+    const got = collect<number>(socket, 'burst' as 'room:message');
+    const server = srv.server.io.of('/').sockets.get(established.connectionId);
+    expect(server).toBeDefined();
+    const tcp = (server!.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+    const seen = countWrites(tcp);
+    // The first packet is written at once; the 49 others wait for it and are sent together.
+    for (let i = 0; i < 50; i++) (server as unknown as Emitting).emit('burst', i);
+    await until(() => got.length === 50, 5000, '50 packets');
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    // Without batching this is 50 writes (one per packet).
+    expect(seen.writes).toBeLessThanOrEqual(3);
+    expect(seen.chunks).toBeGreaterThanOrEqual(50);
+    expect(socket.connected).toBe(true);
+  });
+
+  it('a member gets a burst of room messages complete and in id order, with acks to the sender', async () => {
+    srv = await startTestServer({ RATE_LIMIT_MESSAGES_PER_SECOND: '0', RATE_LIMIT_USER_MESSAGES_PER_SECOND: '0', RATE_LIMIT_TENANT_MESSAGES_PER_SECOND: '0' });
+    const a = await connect(srv.url, { claims: { sub: 'alice' } });
+    const b = await connect(srv.url, { claims: { sub: 'bob' } });
+    for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'burst' });
+    const got = collect<{ id: string; payload: number }>(b.socket, 'room:message');
+    const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => request<{ success: boolean; messageId: string }>(a.socket, 'room:send', { room: 'burst', payload: i })));
+    expect(acks.every((x) => x.success)).toBe(true);
+    await until(() => got.length === 200, 5000, '200 messages');
+    expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(got.map((m) => m.id)).toEqual(acks.map((x) => x.messageId));
+  });
+});
