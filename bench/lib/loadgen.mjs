@@ -83,6 +83,7 @@ export class Worker {
  */
 export class ClientFleet {
   constructor(name, opts) {
+    this.name = name;
     this.opts = opts;
     const n = Math.max(opts.workers ?? 1, Math.ceil(opts.count / MAX_PER_WORKER));
     this.workers = Array.from({ length: n }, (_, i) => new Worker(`${name}#${i}`));

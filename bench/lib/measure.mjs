@@ -69,6 +69,8 @@ export async function measureStep(opts) {
     deliveredFraction: expected ? round(received / expected, 3) : undefined,
     deliveriesPerSec: round(received / (opts.durationMs / 1000), 0),
     latency: lat,
+    // Each receiving fleet's own latency (e.g. the subscribers of each instance).
+    ...(after.length > 1 && { latencyByReceiver: after.map((a) => summary(a.hist)) }),
     cpu,
     loadgenCpuPercent: round((loadgenCpuMicros / 1000 / wallMs) * 100, 1),
     writeSyscallsPerDelivery: received > 0 && writes > 0 ? round(writes / received, 3) : null,

@@ -35,6 +35,8 @@ export interface Step {
   deliveriesPerSec: number;
   deliveredFraction?: number | null;
   latency: LatencySummary;
+  /** Each receiving fleet's own latency, when a step has several (the subscribers of each instance). */
+  latencyByReceiver?: LatencySummary[];
   cpuMicrosPerDelivery: number | null;
   cpu: StepCpu[];
   /** How evenly the senders kept their pace. */

@@ -91,6 +91,13 @@ async function spreadFleets(side, p) {
   return { subs, pub, members: per * side.instances.length };
 }
 
+/** " (subscribers on A: p50 3 / p99 9 ms, on B: ...)" when the subscribers are on several instances. */
+function byInstance(step, subs) {
+  if (!step.latencyByReceiver) return '';
+  const parts = step.latencyByReceiver.map((l, i) => `${subs[i].name.replace(/^.*-/, '')}: p50 ${l.p50Ms} / p99 ${l.p99Ms} ms`);
+  return ` (subscribers on ${parts.join(', on ')})`;
+}
+
 /** One fan-out phase (`key` in the result: fanout or spreadFanout), both implementations in turn at every rate. */
 async function fanoutPhase(live, p, key, label, makeFleets, phaseBase) {
   for (const side of live) side[key] = { fleets: await makeFleets(side, p), stopped: false };
@@ -102,7 +109,7 @@ async function fanoutPhase(live, p, key, label, makeFleets, phaseBase) {
       const { subs, pub, members } = phase.fleets;
       const step = await measureStep({ servers: side.servers, senders: pub, receivers: subs, rate: target / members, membersPerMessage: members, durationMs: p.stepMs, phase: phaseBase + i, settleMs: 500 });
       side.result[key].push(step);
-      process.stdout.write(`  ${side.impl} ${label} ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}${pausesText(step)}\n`);
+      process.stdout.write(`  ${side.impl} ${label} ${target}/s: ${step.deliveriesPerSec}/s (${step.deliveredFraction}), p50 ${step.latency.p50Ms} ms, p99 ${step.latency.p99Ms} ms${byInstance(step, subs)}, ${step.cpuMicrosPerDelivery} µs/delivery, cpu ${step.cpu.map((c) => `${c.name} ${c.cpuPercent}%`).join(' ')}${pausesText(step)}\n`);
       if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) phase.stopped = true;
       await sleep(500);
     }

@@ -73,6 +73,8 @@ describe('bench smoke run', () => {
     if (cl?.redisError) return; // no redis-server on this machine: said in the table
     expectDelivered(cl?.bare?.fanout);
     expectDelivered(cl?.bare?.spreadFanout);
+    // The spread steps give the latency of each instance's subscribers.
+    for (const s of [...(cl?.bare?.spreadFanout ?? []), ...(cl?.ours?.spreadFanout ?? [])]) expect(s.latencyByReceiver?.length).toBe(2);
     expectClimbed(cl?.bare?.persistentChat);
     if (cl?.ours?.refused) expect(cl.ours.refused).toMatch(/REDIS_URL/);
     else {
