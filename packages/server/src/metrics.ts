@@ -34,7 +34,8 @@ function talliedCounter<L extends string>(cfg: client.CounterConfiguration<L> & 
   return Object.assign(counter, {
     /** The child for these label values (in `labelNames` order); the same object for the same values. */
     tally(...values: string[]): Tally {
-      const k = values.join('\u0000');
+      // One label value (the usual case) is its own key: no string is built per call.
+      const k = values.length === 1 ? (values[0] as string) : values.join('\u0000');
       let t = tallies.get(k);
       if (!t) {
         const labels: Partial<Record<L, string>> = {};

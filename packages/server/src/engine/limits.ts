@@ -22,7 +22,11 @@ export async function appendOptionsTakingLimits(history: Pick<HistoryStore, 'tak
   const { limits, ...rest } = opts;
   if (!limitsAnything(limits)) return rest;
   if (history.takesLimits) return { ...rest, limits };
-  const d = await limiter.consumeAll(limits.group, limits.buckets);
-  if (!d.allowed) throw new RateRefusedError({ ...d, allowed: false });
+  throwIfRefused(await limiter.consumeAll(limits.group, limits.buckets));
   return rest;
+}
+
+/** Throws `RateRefusedError` for a refused decision. */
+export function throwIfRefused(d: CombinedRateDecision): void {
+  if (!d.allowed) throw new RateRefusedError({ ...d, allowed: false });
 }

@@ -1,5 +1,5 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import { appendOptionsTakingLimits, RateRefusedError } from './limits.js';
+import { appendOptionsTakingLimits, throwIfRefused } from './limits.js';
 import { MemoryHistoryStore } from './memory/history.js';
 import { MemoryRateLimiter } from './memory/rate-limiter.js';
 import type { AppendResult, Broker, HistoryStore, NewMessage, PublishOptions, RateLimiter, RoomKey } from './types.js';
@@ -47,8 +47,6 @@ export class LocalBroker implements Broker {
 
 /** `appendOptionsTakingLimits` for a limiter in this process (the store in memory takes no limits itself). */
 function takeLimitsNow(limiter: MemoryRateLimiter, opts: PublishOptions): PublishOptions {
-  if (!opts.limits) return opts;
-  const d = limiter.consumeAllSync(opts.limits.group, opts.limits.buckets);
-  if (!d.allowed) throw new RateRefusedError({ ...d, allowed: false });
+  if (opts.limits) throwIfRefused(limiter.consumeAllSync(opts.limits.group, opts.limits.buckets));
   return opts;
 }

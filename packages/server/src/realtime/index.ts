@@ -1,5 +1,4 @@
 import { parseRoomKey } from '../engine/types.js';
-import type { Tally } from '../metrics.js';
 import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { createDispatcher } from './events.js';
@@ -21,14 +20,10 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   const session = createSession(deps);
 
   // Room messages reach local members only here: the broker already carried them to every instance, in id order.
-  const sentCounters = new Map<string, Tally>();
   engine.broker.onMessage((key, msg, except) => {
     const target = io.local.to(`${key.tenantId}#${key.room}`);
     (except ? target.except(except) : target).emit('room:message', msg);
-    const label = metrics.tenant(key.tenantId);
-    let c = sentCounters.get(label);
-    if (!c) sentCounters.set(label, (c = metrics.messagesSent.tally(label)));
-    c.inc();
+    metrics.messagesSent.tally(metrics.tenant(key.tenantId)).inc();
   });
 
   const adapter = io.of('/').adapter;
