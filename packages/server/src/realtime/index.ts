@@ -8,12 +8,13 @@ import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
 import { trimConnection } from './footprint.js';
 import { watchSlowConsumers } from './slow-consumers.js';
-import { batchBufferedWrites } from './write-batching.js';
+import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
   const { engine, metrics, logger, config } = deps;
   batchBufferedWrites();
+  mergeFrameWrites();
   const authorize = createAuthorizer(deps);
   const presence = createPresence(io, deps, authorize);
   const rooms = createRoomHandlers(deps, presence, authorize);

@@ -24,7 +24,7 @@ function countWrites(tcp: { _write: (...a: unknown[]) => unknown; _writev?: (...
 
 type Emitting = { emit(event: string, ...args: unknown[]): boolean };
 
-describe('write batching', () => {
+describe('socket writes', () => {
   let srv: TestServer | undefined;
   afterEach(async () => {
     closeAll();
@@ -61,5 +61,34 @@ describe('write batching', () => {
     await until(() => got.length === 200, 5000, '200 messages');
     expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(got.map((m) => m.id)).toEqual(acks.map((x) => x.messageId));
+  });
+
+  it('a room message and an ack each leave as one single-chunk write; large and multi-byte payloads arrive intact', async () => {
+    srv = await startTestServer();
+    const a = await connect(srv.url, { claims: { sub: 'alice' } });
+    const b = await connect(srv.url, { claims: { sub: 'bob' } });
+    for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'frames' });
+    const tcpOf = (id: string) => {
+      const s = srv!.server.io.of('/').sockets.get(id);
+      expect(s).toBeDefined();
+      return (s!.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+    };
+    const toA = countWrites(tcpOf(a.established.connectionId));
+    const toB = countWrites(tcpOf(b.established.connectionId));
+    const got = collect<{ payload: { text: string } }>(b.socket, 'room:message');
+
+    // A broadcast (to bob) and an ack (to alice), each one frame.
+    const ack = await request<{ success: boolean }>(a.socket, 'room:send', { room: 'frames', payload: { text: 'héllo ✓' } });
+    expect(ack.success).toBe(true);
+    await until(() => got.length === 1, 5000, 'the room message');
+    // Without merging each is a writev of two chunks (the frame header, then its payload).
+    expect(toB).toEqual({ writes: 1, chunks: 1 });
+    expect(toA).toEqual({ writes: 1, chunks: 1 });
+
+    // Above the merge limit the frame is written as it was: the payload still arrives whole.
+    const big = 'ü'.repeat(20_000);
+    await request(a.socket, 'room:send', { room: 'frames', payload: { text: big } });
+    await until(() => got.length === 2, 5000, 'the large room message');
+    expect(got.map((m) => m.payload.text)).toEqual(['héllo ✓', big]);
   });
 });
