@@ -75,6 +75,12 @@ export class RedisOps {
   }
 }
 
-/** Lua: formats an integral number without exponent (Lua's tostring gives `1.7e+15`). */
-export const LUA_INT = `local function int(n) return string.format('%.0f', n) end
+/**
+ * Lua: formats an integral number without exponent (Lua's tostring gives `1.7e+15`).
+ * `%d` (a C long in Redis's Lua) prints the same digits as `%.0f` for the integers
+ * the scripts format (sequences, millisecond times, counts: far below 2^63) at a
+ * fraction of the cost: `%.0f` goes through glibc's multi-precision float printing,
+ * which showed in Redis's CPU profile of the append script.
+ */
+export const LUA_INT = `local function int(n) return string.format('%d', n) end
 `;

@@ -59,11 +59,11 @@ if not epoch then
   redis.call('HSET', meta, 'epoch', epoch, 'dropped', '0')
 end
 local prev = ''
-if state[1] then prev = string.format('%016.0f', seq) .. '-' .. epoch end
+if state[1] then prev = string.format('%016d', seq) .. '-' .. epoch end
 -- Never below the clock: a Redis that restarted from an older AOF/RDB state must not hand out ids it already gave.
 seq = math.max(seq + 1, micros)
 redis.call('HSET', meta, 'seq', int(seq))
-local id = string.format('%016.0f', seq) .. '-' .. epoch
+local id = string.format('%016d', seq) .. '-' .. epoch
 local message = '{"id":"' .. id .. '",' .. string.sub(ARGV[2], 2)
 local idle = ARGV[6]
 local max = tonumber(ARGV[5])

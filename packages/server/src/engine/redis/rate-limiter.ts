@@ -46,7 +46,7 @@ local function consume(firstKey, firstArg)
       local rate, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 2])
       local tk = tokens[i] - cost
       redis.call('HSET', key, 'tokens', string.format('%.6f', tk), 'at', string.format('%.3f', now))
-      redis.call('PEXPIRE', key, math.ceil((caps[i] - tk) * 1000 / rate) + 1000)
+      redis.call('PEXPIRE', key, string.format('%d', math.ceil((caps[i] - tk) * 1000 / rate) + 1000))
     end
   end
   return {allowed, retry, by}
