@@ -91,4 +91,23 @@ describe('socket writes', () => {
     await until(() => got.length === 2, 5000, 'the large room message');
     expect(got.map((m) => m.payload.text)).toEqual(['héllo ✓', big]);
   });
+
+  it('with per-message deflate on, compressed frames (merged or not) arrive intact', async () => {
+    srv = await startTestServer({ WS_PER_MESSAGE_DEFLATE: 'true' });
+    const a = await connect(srv.url, { claims: { sub: 'alice' } });
+    const b = await connect(srv.url, { claims: { sub: 'bob' } });
+    for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'deflate' });
+    const server = srv.server.io.of('/').sockets.get(b.established.connectionId);
+    const ws = (server!.conn as unknown as { transport: { socket: { _extensions: Record<string, unknown> } } }).transport.socket;
+    // The client (ws under socket.io-client) negotiated the extension: frames above its threshold are compressed.
+    expect(Object.keys(ws._extensions)).toContain('permessage-deflate');
+    const got = collect<{ payload: { text: string } }>(b.socket, 'room:message');
+    const texts = ['short ✓', 'ab'.repeat(600), 'é'.repeat(30_000)];
+    for (const text of texts) {
+      const ack = await request<{ success: boolean }>(a.socket, 'room:send', { room: 'deflate', payload: { text } });
+      expect(ack.success).toBe(true);
+    }
+    await until(() => got.length === texts.length, 5000, 'the room messages');
+    expect(got.map((m) => m.payload.text)).toEqual(texts);
+  });
 });
