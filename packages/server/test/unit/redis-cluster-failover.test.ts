@@ -57,7 +57,19 @@ describe('Redis engine on a Cluster whose master fails over', () => {
       const view = live ? new Redis(live.port, '127.0.0.1') : undefined;
       const nodes = await view?.call('CLUSTER', 'NODES').catch((e: Error) => e.message);
       view?.disconnect();
-      throw new Error(`${err.message}; ${published} probes published (last error: ${lastError || 'none'}); slot ${slot}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
+      const subs = await Promise.all(
+        cluster.nodes
+          .filter((n) => n !== victim)
+          .map(async (n) => {
+            const r = new Redis(n.port, '127.0.0.1');
+            const ch = await r.call('PUBSUB', 'SHARDCHANNELS').catch((e: Error) => e.message);
+            r.disconnect();
+            return `${n.port}: ${JSON.stringify(ch)}`;
+          }),
+      );
+      const broker = a.engine.broker as unknown as { filling: Map<string, unknown[]>; active: Set<string>; last: Map<string, unknown> };
+      const state = `filling ${JSON.stringify([...broker.filling].map(([c, q]) => [c, q.length]))}, active ${JSON.stringify([...broker.active])}, last ${JSON.stringify([...broker.last])}`;
+      throw new Error(`${err.message}; ${published} probes published (last error: ${lastError || 'none'}); slot ${slot}; broker A: ${state}; shard channels: ${subs.join(' | ')}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
     });
     const recoveredMs = Date.now() - started;
     const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });

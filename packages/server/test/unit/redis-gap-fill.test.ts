@@ -37,6 +37,31 @@ describe('RedisBroker gap filling', () => {
     expect(ids(key)).toEqual([first, ...missed, next].map((r) => r.message.id));
   });
 
+  it('delivers past a gap that history cannot fill (volatile messages it missed) and reads history once for it', async () => {
+    const key = room();
+    await a.engine.broker.subscribe(key);
+    const first = await a.engine.broker.publish(key, msg('first'), { persistent: true });
+    await until(() => ids(key).length === 1, 'first message');
+    // Volatile messages get ids but are not stored: missed live, they are gone for good.
+    for (let i = 0; i < 3; i++) await a.engine.history.append(key, msg(`lost-${i}`), { persistent: false });
+    const reads = a.engine.history as unknown as { read: (...args: unknown[]) => Promise<unknown> };
+    const read = reads.read.bind(a.engine.history);
+    let count = 0;
+    reads.read = (...args: unknown[]) => {
+      count++;
+      return read(...args);
+    };
+    try {
+      const next = await a.engine.broker.publish(key, msg('next'), { persistent: false });
+      const last = await a.engine.broker.publish(key, msg('last'), { persistent: true });
+      await until(() => ids(key).length === 3, 'the messages after the gap');
+      expect(ids(key)).toEqual([first.message.id, next.message.id, last.message.id]);
+      expect(count).toBe(1);
+    } finally {
+      reads.read = read;
+    }
+  });
+
   it('fills what was published while the subscriber was disconnected once it is back', async () => {
     const key = room();
     await a.engine.broker.subscribe(key);

@@ -23,6 +23,8 @@ export interface RedisBrokerOptions {
   sharded?: boolean;
   keys?: KeySpace;
   observe?: ObserveLatency;
+  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
+  commandTimeoutMs?: number;
   /** Called with published text that could not be decoded (defaults to ignoring it). */
   onInvalid?: (channel: string, text: string) => void;
 }
@@ -105,7 +107,7 @@ export class RedisBroker implements Broker {
     this.subscriber = opts.subscriber;
     this.sharded = opts.sharded ?? false;
     this.keys = opts.keys ?? new KeySpace();
-    this.ops = new RedisOps(opts.subscriber, opts.observe);
+    this.ops = new RedisOps(opts.subscriber, opts.observe, opts.commandTimeoutMs);
     this.onInvalid = opts.onInvalid ?? (() => {});
     const listener = (channel: string, text: string) => this.deliver(channel, text);
     this.subscriber.on(this.sharded ? 'smessage' : 'message', listener);
@@ -281,11 +283,22 @@ export class RedisBroker implements Broker {
    * Reads the persistent messages after the last delivered one from history and
    * delivers them, then what arrived meanwhile. A failed read leaves the gap to
    * the clients' own recovery (`since` on their next join).
+   *
+   * A gap history cannot fill (volatile messages, which are never stored, or
+   * messages already expired) is passed over: the messages buffered when the
+   * read started are delivered whatever precedes them, since that read saw
+   * every stored message published before them. Only a message that arrived
+   * during the read and still follows a gap (its subscriber reconnected
+   * meanwhile) starts another read. Without this rule a single missed volatile
+   * message made an instance read history again and again, as fast as Redis
+   * answered, and hold every later message of the room back for good.
    */
   private fill(channel: string, buffered: Envelope[]): void {
     const state = this.last.get(channel);
     if (!state || state.id === undefined) return;
     this.filling.set(channel, buffered);
+    // Published before the read below starts: the read sees every stored message before them.
+    const covered = buffered.length;
     void (async () => {
       let failed = false;
       try {
@@ -311,7 +324,7 @@ export class RedisBroker implements Broker {
           const env = queued[i] as Envelope;
           const now = this.last.get(channel);
           if (!now) break;
-          if (!failed && now.id !== undefined && env.p && env.p > now.id) {
+          if (!failed && i >= covered && now.id !== undefined && env.p && env.p > now.id) {
             this.fill(channel, queued.slice(i));
             break;
           }
