@@ -51,6 +51,7 @@ const schema = z.object({
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'must be up to 64 characters of A-Z a-z 0-9 : _ . -').default('ig:'),
   REDIS_CLUSTER_NODES: optionalString,
   REDIS_SHARDED: z.enum(['true', 'false', 'auto']).default('auto'),
+  REDIS_COMMAND_TIMEOUT: int(5000, 100, 600_000),
   CLUSTERING_ENABLED: bool(true),
 
   JWT_SECRET: optionalString,
@@ -105,6 +106,8 @@ export interface RedisConfig {
   keyPrefix: string;
   /** Sharded pub/sub (SPUBLISH/SSUBSCRIBE): on for Redis Cluster. */
   sharded: boolean;
+  /** An operation Redis has not answered within this many ms fails with a coded error. */
+  commandTimeoutMs: number;
 }
 
 export interface Config {
@@ -207,7 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       if (!m) return fail('REDIS_CLUSTER_NODES', `has an invalid node "${hp}" (expected host:port)`);
       return { host: m[1] as string, port: Number(m[2]) };
     });
-    redis = { clusterNodes: nodes, tls: r.REDIS_TLS, keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED !== 'false' };
+    redis = { clusterNodes: nodes, tls: r.REDIS_TLS, keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED !== 'false', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
     if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
   } else if (r.REDIS_URL !== undefined || r.REDIS_HOST !== undefined) {
     let url = r.REDIS_URL;
@@ -218,7 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     } catch {
       fail(r.REDIS_URL !== undefined ? 'REDIS_URL' : 'REDIS_HOST', 'does not form a valid Redis URL');
     }
-    redis = { url, tls: r.REDIS_TLS || url.startsWith('rediss://'), keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED === 'true' };
+    redis = { url, tls: r.REDIS_TLS || url.startsWith('rediss://'), keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED === 'true', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
     if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
   }
 

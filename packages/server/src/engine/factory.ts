@@ -75,6 +75,7 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     retention,
     presenceTimeoutMs: config.heartbeatTimeoutMs,
     sharded: r.sharded,
+    commandTimeoutMs: r.commandTimeoutMs,
     observe: (op, ms) => {
       let h = latency.get(op);
       if (!h) latency.set(op, (h = metrics.redisLatency.labels(op)));

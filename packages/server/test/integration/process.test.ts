@@ -98,6 +98,7 @@ describe('the server process', () => {
     [{ REDIS_URL: 'http://nope' }, /REDIS_URL must start with redis:\/\//],
     [{ HEARTBEAT_INTERVAL: '60000', HEARTBEAT_TIMEOUT: '30000' }, /HEARTBEAT_TIMEOUT must be greater than HEARTBEAT_INTERVAL/],
     [{ RATE_LIMIT_MESSAGES_PER_SECOND: '1.5' }, /RATE_LIMIT_MESSAGES_PER_SECOND must be an integer/],
+    [{ REDIS_COMMAND_TIMEOUT: '50' }, /REDIS_COMMAND_TIMEOUT must be an integer from 100 to 600000/],
   ])('refuses a bad configuration with one line naming the variable: %o', async (env, pattern) => {
     const r = await startFails(env);
     expect(r.code).toBe(1);

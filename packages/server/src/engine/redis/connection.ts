@@ -9,11 +9,14 @@ export type ObserveLatency = (op: string, ms: number) => void;
 /** An operation refused because the connection to Redis is down. */
 export class RedisUnavailableError extends Error {
   readonly code = 'REDIS_UNAVAILABLE';
-  constructor(status: string) {
-    super(`Redis is unavailable (connection ${status})`);
+  constructor(status: string, message = `Redis is unavailable (connection ${status})`) {
+    super(message);
     this.name = 'RedisUnavailableError';
   }
 }
+
+/** Default of `RedisEngineOptions.commandTimeoutMs`. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 /** Whether a client has ever been ready: one tracker per client, shared by every store using it. */
 const everReady = new WeakMap<RedisClient, { ready: boolean }>();
@@ -55,11 +58,25 @@ export function defineScript(client: RedisClient, name: string, numberOfKeys: nu
   return fn.bind(client);
 }
 
-/** Runs one operation: refuses it while Redis is down, and reports its duration. */
+/**
+ * Runs one operation: refuses it while Redis is down, gives up on it after a
+ * deadline, and reports its duration.
+ *
+ * The deadline is there because ioredis can leave a command pending for good:
+ * on a Cluster, a command retried after `CLUSTERDOWN` or a closed connection
+ * waits in a delay queue for a slot-map refresh, and during a failover under
+ * load such a command was seen never to settle (the failover test caught a
+ * history read still pending 45 s after the new master had taken over, with
+ * every later message of the room held behind it). Past the deadline the
+ * caller gets a `REDIS_UNAVAILABLE` error it already knows how to handle; the
+ * command itself may still run later (a write retried by the client is
+ * deduplicated by its `clientMessageId`).
+ */
 export class RedisOps {
   constructor(
     readonly client: RedisClient,
     private readonly observe?: ObserveLatency,
+    private readonly timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS,
   ) {
     readiness(client);
   }
@@ -67,9 +84,17 @@ export class RedisOps {
   async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     assertAvailable(this.client);
     const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await fn();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new RedisUnavailableError('timeout', `Redis did not answer ${op} within ${this.timeoutMs} ms`)),
+          this.timeoutMs,
+        );
+      });
+      return await Promise.race([fn(), deadline]);
     } finally {
+      clearTimeout(timer);
       this.observe?.(op, performance.now() - started);
     }
   }

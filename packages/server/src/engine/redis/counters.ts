@@ -38,6 +38,8 @@ export interface RedisCounterOptions {
   staleMs?: number;
   keys?: KeySpace;
   observe?: ObserveLatency;
+  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
+  commandTimeoutMs?: number;
 }
 
 /** Held-resource counters (connections per user) shared by every instance. */
@@ -51,7 +53,7 @@ export class RedisCounterStore implements CounterStore {
 
   constructor(opts: RedisCounterOptions) {
     this.client = opts.client;
-    this.ops = new RedisOps(opts.client, opts.observe);
+    this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
     this.staleMs = opts.staleMs ?? 120_000;
     this.script = defineScript(opts.client, 'igCounterAcquire', 1, ACQUIRE_LUA);

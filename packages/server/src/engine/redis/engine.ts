@@ -36,6 +36,12 @@ export interface RedisEngineOptions {
   onError?: (err: Error, connection: 'command' | 'subscriber') => void;
   /** A health check not answered within this time fails (default 2000 ms). */
   healthTimeoutMs?: number;
+  /**
+   * An operation (script, command or subscription) Redis has not answered
+   * within this time fails with a `REDIS_UNAVAILABLE` error instead of
+   * waiting on (default 5000 ms).
+   */
+  commandTimeoutMs?: number;
 }
 
 function isCluster(client: RedisClient): client is Cluster {
@@ -89,9 +95,14 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
   if (subscriber !== client) subscriber.on('error', onSubscriberError);
 
   const keys = new KeySpace(opts.keyPrefix);
-  const history = new RedisHistoryStore({ client, retention: opts.retention, keys, ...(observe ? { observe } : {}) });
-  const rateLimiter = new RedisRateLimiter({ client, keys, ...(observe ? { observe } : {}) });
-  const broker = new RedisBroker({ history, limiter: rateLimiter, subscriber, sharded, keys, ...(observe ? { observe } : {}) });
+  const common = {
+    keys,
+    ...(observe ? { observe } : {}),
+    ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
+  };
+  const history = new RedisHistoryStore({ client, retention: opts.retention, ...common });
+  const rateLimiter = new RedisRateLimiter({ client, ...common });
+  const broker = new RedisBroker({ history, limiter: rateLimiter, subscriber, sharded, ...common });
   const healthTimeout = opts.healthTimeoutMs ?? 2000;
 
   const health: HealthCheck[] = [
@@ -122,13 +133,12 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
   return {
     name: 'redis',
     history,
-    presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, keys, ...(observe ? { observe } : {}) }),
+    presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, ...common }),
     rateLimiter,
     counters: new RedisCounterStore({
       client,
-      keys,
+      ...common,
       ...(opts.counterStaleMs !== undefined ? { staleMs: opts.counterStaleMs } : {}),
-      ...(observe ? { observe } : {}),
     }),
     broker,
     health,

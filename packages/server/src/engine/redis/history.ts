@@ -20,6 +20,8 @@ export interface RedisHistoryOptions {
   retention: Retention;
   keys?: KeySpace;
   observe?: ObserveLatency;
+  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
+  commandTimeoutMs?: number;
 }
 
 /** A room's state is kept this long after its last append even when it stores nothing, like the memory store. */
@@ -48,7 +50,7 @@ export class RedisHistoryStore implements HistoryStore {
 
   constructor(opts: RedisHistoryOptions) {
     this.client = opts.client;
-    this.ops = new RedisOps(opts.client, opts.observe);
+    this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
     this.retention = opts.retention;
     this.appendScript = defineScript(opts.client, 'igHistoryAppend', 3, APPEND_LUA);

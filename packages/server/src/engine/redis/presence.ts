@@ -11,6 +11,8 @@ export interface RedisPresenceOptions {
   timeoutMs: number;
   keys?: KeySpace;
   observe?: ObserveLatency;
+  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
+  commandTimeoutMs?: number;
   /** Rooms examined per round of `sweep` (default 200). */
   sweepBatch?: number;
 }
@@ -71,7 +73,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   constructor(opts: RedisPresenceOptions) {
     this.client = opts.client;
-    this.ops = new RedisOps(opts.client, opts.observe);
+    this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
     this.timeoutMs = opts.timeoutMs;
     this.idleMs = Math.max(3 * opts.timeoutMs, 600_000);

@@ -78,6 +78,8 @@ export interface RedisRateLimiterOptions {
   client: RedisClient;
   keys?: KeySpace;
   observe?: ObserveLatency;
+  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -97,7 +99,7 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly scripts: ScriptCall[] = [];
 
   constructor(opts: RedisRateLimiterOptions) {
-    this.ops = new RedisOps(opts.client, opts.observe);
+    this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
     for (let n = 1; n <= MAX_BUCKETS; n++) this.scripts[n] = defineScript(opts.client, `igRateConsume${n}`, n, CONSUME_LUA);
   }
