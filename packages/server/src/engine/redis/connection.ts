@@ -62,17 +62,27 @@ export function defineScript(client: RedisClient, name: string, numberOfKeys: nu
  * Runs one operation: refuses it while Redis is down, gives up on it after a
  * deadline, and reports its duration.
  *
- * The deadline is there because ioredis can leave a command pending for good:
- * on a Cluster, a command retried after `CLUSTERDOWN` or a closed connection
- * waits in a delay queue for a slot-map refresh, and during a failover under
- * load such a command was seen never to settle (the failover test caught a
- * history read still pending 45 s after the new master had taken over, with
- * every later message of the room held behind it). Past the deadline the
- * caller gets a `REDIS_UNAVAILABLE` error it already knows how to handle; the
- * command itself may still run later (a write retried by the client is
- * deduplicated by its `clientMessageId`).
+ * The deadline is there because a Redis that stops answering without closing
+ * the connection (a network partition, a frozen host) leaves ioredis waiting
+ * for good: no connection error reveals it, and a caller awaiting the answer
+ * (a join, a send, a gap fill holding a room's live messages back) would wait
+ * with it. Past the deadline the caller gets a `REDIS_UNAVAILABLE` error it
+ * already handles; the command itself may still run later (a send repeated
+ * with the same `clientMessageId` is then answered as a duplicate).
  */
+/** An operation waiting for Redis, as the deadline sweep sees it. */
+interface Pending {
+  op: string;
+  started: number;
+  settled: boolean;
+  fail: (err: Error) => void;
+}
+
 export class RedisOps {
+  /** Operations in flight; swept for expired deadlines while not empty. */
+  private readonly pending = new Set<Pending>();
+  private sweeper: NodeJS.Timeout | undefined;
+
   constructor(
     readonly client: RedisClient,
     private readonly observe?: ObserveLatency,
@@ -81,22 +91,57 @@ export class RedisOps {
     readiness(client);
   }
 
-  async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    assertAvailable(this.client);
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
+  run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new RedisUnavailableError('timeout', `Redis did not answer ${op} within ${this.timeoutMs} ms`)),
-          this.timeoutMs,
-        );
-      });
-      return await Promise.race([fn(), deadline]);
-    } finally {
-      clearTimeout(timer);
-      this.observe?.(op, performance.now() - started);
+      assertAvailable(this.client);
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
+    const started = performance.now();
+    return new Promise<T>((resolve, reject) => {
+      // One shared sweep instead of a timer per operation: a Set entry costs a fraction of setTimeout + Promise.race.
+      const entry: Pending = { op, started, settled: false, fail: reject };
+      this.pending.add(entry);
+      if (!this.sweeper) this.startSweep();
+      const settle = () => {
+        if (entry.settled) return false;
+        entry.settled = true;
+        this.pending.delete(entry);
+        this.observe?.(op, performance.now() - started);
+        return true;
+      };
+      let result: Promise<T>;
+      try {
+        result = fn();
+      } catch (err) {
+        settle();
+        reject(err);
+        return;
+      }
+      result.then(
+        (value) => settle() && resolve(value),
+        (err: unknown) => settle() && reject(err),
+      );
+    });
+  }
+
+  private startSweep(): void {
+    const every = Math.min(1000, Math.max(10, Math.floor(this.timeoutMs / 4)));
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const entry of this.pending) {
+        if (now - entry.started < this.timeoutMs) continue;
+        entry.settled = true;
+        this.pending.delete(entry);
+        this.observe?.(entry.op, now - entry.started);
+        entry.fail(new RedisUnavailableError('timeout', `Redis did not answer ${entry.op} within ${this.timeoutMs} ms`));
+      }
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, every);
+    this.sweeper.unref();
   }
 }
 
