@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { LocalBroker } from './local-broker.js';
 import { createMemoryEngine } from './memory/engine.js';
+import { SLOT_REFRESH_MS } from './redis/broker.js';
 import { createRedisEngine } from './redis/engine.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Engine } from './types.js';
@@ -48,6 +49,10 @@ function buildClient(config: NonNullable<Config['redis']>): RedisClient {
   if (config.clusterNodes) {
     return new Cluster(config.clusterNodes, {
       redisOptions: common,
+      // Read the slot map periodically, not only after errors: a master handing its slots over (CLUSTER FAILOVER,
+      // resharding) drops sharded subscriptions without closing anything, and ioredis moves them only once it sees the
+      // new map. Inherited by the duplicates: the engine's subscriber and the adapter's connections.
+      slotsRefreshInterval: SLOT_REFRESH_MS,
       clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
       ...(config.sharded && { shardedSubscribers: true }),
     });

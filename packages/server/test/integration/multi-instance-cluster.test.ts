@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PresenceInfo, RoomMessage } from '@intelgraph/websocket-protocol';
 import { closeAll, collect, connect, next, request, until } from '../helpers/clients.js';
@@ -51,4 +52,37 @@ describe('three instances over a Redis Cluster', () => {
     senders[0]!.socket.disconnect();
     expect(await left).toMatchObject({ userId: 's0' });
   }, 60_000);
+
+  it('keeps delivering messages and presence across instances after every master hands its slots to its replica', async () => {
+    const rooms = ['echo', 'foxtrot', 'golf'];
+    const sender = await connect(servers[0]!.url, { claims: { sub: 'sender' } });
+    const reader = await connect(servers[1]!.url, { claims: { sub: 'reader' } });
+    for (const room of rooms) for (const c of [sender, reader]) await request(c.socket, 'room:join', { room });
+    const got = collect<RoomMessage>(reader.socket, 'room:message');
+
+    // CLUSTER FAILOVER on every replica: each old master stays up as a replica, no connection drops.
+    const admins = cluster.nodes.map((n) => new Redis(n.port, '127.0.0.1'));
+    try {
+      const roles = await Promise.all(admins.map(async (r) => String(await r.call('ROLE')).split(',')[0]));
+      const replicas = admins.filter((_, i) => roles[i] === 'slave');
+      expect(replicas).toHaveLength(3);
+      for (const r of replicas) expect(await r.call('CLUSTER', 'FAILOVER')).toBe('OK');
+      await until(async () => (await Promise.all(replicas.map(async (r) => String(await r.call('ROLE')).startsWith('master')))).every(Boolean), 20_000, 'every replica promoted');
+    } finally {
+      for (const r of admins) r.disconnect();
+    }
+
+    // Room messages (the engine's sharded subscriptions) reach the other instance again, in every room.
+    for (const room of rooms) {
+      await until(async () => {
+        await request(sender.socket, 'room:send', { room, payload: 'probe', persistent: false }).catch(() => undefined);
+        return got.some((m) => m.room === room);
+      }, 20_000, `delivery in ${room} after the handover`);
+    }
+    // Presence travels through the Socket.IO adapter's sharded subscriptions.
+    const joined = next<{ room: string; user: PresenceInfo }>(reader.socket, 'presence:join', (j) => j.user.userId === 'newcomer', 20_000);
+    const newcomer = await connect(servers[2]!.url, { claims: { sub: 'newcomer' } });
+    await request(newcomer.socket, 'room:join', { room: 'echo' });
+    expect(await joined).toMatchObject({ room: 'echo', user: { userId: 'newcomer' } });
+  }, 90_000);
 });

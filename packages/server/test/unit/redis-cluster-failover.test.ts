@@ -6,22 +6,124 @@ import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-ser
 
 const msg = (payload: unknown) => ({ from: 'alice', payload, timestamp: Date.now() });
 
-describe('Redis engine on a Cluster whose master fails over', () => {
-  let cluster: RedisClusterHandle;
-  let a: TestInstance;
-  let b: TestInstance;
-
+/** A private Cluster for the enclosing suite, with two sharded engines on it: A subscribes, B publishes. */
+function clusterWithTwoInstances(): { cluster: RedisClusterHandle; a: TestInstance; b: TestInstance } {
+  const ctx = {} as { cluster: RedisClusterHandle; a: TestInstance; b: TestInstance };
   beforeAll(async () => {
-    cluster = await startRedisCluster();
-    a = instance({ client: clusterClient(cluster.startupNodes), sharded: true });
-    b = instance({ client: clusterClient(cluster.startupNodes), sharded: true });
+    ctx.cluster = await startRedisCluster();
+    ctx.a = instance({ client: clusterClient(ctx.cluster.startupNodes), sharded: true });
+    ctx.b = instance({ client: clusterClient(ctx.cluster.startupNodes), sharded: true });
   });
   afterAll(async () => {
-    await Promise.allSettled([a?.engine.close(), b?.engine.close()]);
-    await cluster?.stop();
+    await Promise.allSettled([ctx.a?.engine.close(), ctx.b?.engine.close()]);
+    await ctx.cluster?.stop();
   });
+  return ctx;
+}
+
+/** The port of the master serving `key`'s channel, and of its replica. */
+async function slotNodes(cluster: RedisClusterHandle, key: RoomKey): Promise<{ slot: number; master: number; replica: number }> {
+  const probe = cluster.nodes[0];
+  if (!probe) throw new Error('no node');
+  const { Redis } = await import('ioredis');
+  const admin = new Redis(probe.port, '127.0.0.1');
+  try {
+    const slot = (await admin.call('CLUSTER', 'KEYSLOT', new KeySpace().channel(key))) as number;
+    const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+    const owner = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)?.[2];
+    if (!owner) throw new Error(`no master for slot ${slot}`);
+    // CLUSTER SLOTS leaves out replicas that have not replicated anything yet: ask for the master's replicas.
+    const replicas = (await admin.call('CLUSTER', 'REPLICAS', owner[2])) as string[];
+    const port = Number(/:(\d+)@/.exec(replicas[0] ?? '')?.[1]);
+    if (!port) throw new Error(`no replica for slot ${slot}: ${JSON.stringify(replicas)}`);
+    return { slot, master: owner[1], replica: port };
+  } finally {
+    admin.disconnect();
+  }
+}
+
+describe('Redis engine on a Cluster whose master hands its slots to its replica (CLUSTER FAILOVER)', () => {
+  const ctx = clusterWithTwoInstances();
+
+  it('keeps delivering a room, in id order, once the former replica serves its slot', async () => {
+    const { cluster, a, b } = ctx;
+    const key: RoomKey = { tenantId: 'acme', room: 'handover' };
+    await a.engine.broker.subscribe(key);
+    await b.engine.broker.publish(key, msg('before'), { persistent: true });
+    await until(() => a.received.length === 1, 'delivery before the handover');
+
+    // The old master stays up as a replica: no connection drops, so nothing but the slot map tells that the room moved.
+    const { master, replica } = await slotNodes(cluster, key);
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(replica, '127.0.0.1');
+    expect(await admin.call('CLUSTER', 'FAILOVER')).toBe('OK');
+    await until(async () => String(await admin.call('ROLE')).startsWith('master'), 'the replica promoted', 20_000);
+    admin.disconnect();
+
+    const before = a.received.length;
+    let published = 0;
+    await until(async () => {
+      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).then(() => published++, () => {});
+      return a.received.length > before;
+    }, `delivery after the handover (master ${master} -> ${replica})`, 30_000);
+    const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
+    await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
+    const ids = a.received.map((r) => r.msg.id);
+    expect([...ids].sort()).toEqual(ids);
+    expect(published).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('keeps delivering a room, in id order, once its slot has been migrated to another master (resharding)', async () => {
+    const { cluster, a, b } = ctx;
+    const key: RoomKey = { tenantId: 'acme', room: 'reshard' };
+    await a.engine.broker.subscribe(key);
+    const first = await b.engine.broker.publish(key, msg('before'), { persistent: true });
+    await until(() => a.received.some((r) => r.msg.id === first.message.id), 'delivery before the migration');
+
+    const { slot, master: from } = await slotNodes(cluster, key);
+    const { Redis } = await import('ioredis');
+    const source = new Redis(from, '127.0.0.1');
+    const ranges = (await source.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    const to = ranges.map((r) => r[2][1]).find((port) => port !== from) as number;
+    const target = new Redis(to, '127.0.0.1');
+    const others = ranges.map((r) => r[2][1]).filter((port) => port !== from && port !== to).map((port) => new Redis(port, '127.0.0.1'));
+    try {
+      // The documented steps of a slot migration, as redis-cli --cluster reshard takes them.
+      const sourceId = (await source.call('CLUSTER', 'MYID')) as string;
+      const targetId = (await target.call('CLUSTER', 'MYID')) as string;
+      await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+      await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+      for (;;) {
+        const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await source.call('MIGRATE', '127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys);
+      }
+      for (const node of [target, source, ...others]) await node.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+    } finally {
+      for (const node of [source, target, ...others]) node.disconnect();
+    }
+
+    const before = a.received.length;
+    await until(async () => {
+      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).catch(() => {});
+      return a.received.length > before;
+    }, `delivery after slot ${slot} moved from ${from} to ${to}`, 30_000);
+    const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
+    await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
+    const ids = a.received.filter((r) => r.key.room === key.room).map((r) => r.msg.id);
+    expect([...ids].sort()).toEqual(ids);
+    // The room's history moved with its slot.
+    const page = await a.engine.history.read(key, { since: first.message.id, limit: 10 });
+    expect(page.recovered).toBe(true);
+    expect(page.messages.at(-1)?.id).toBe(last.message.id);
+  }, 60_000);
+});
+
+describe('Redis engine on a Cluster whose master fails over', () => {
+  const ctx = clusterWithTwoInstances();
 
   it('delivers a room again, in id order, once a replica has taken over its slot', async () => {
+    const { cluster, a, b } = ctx;
     const key: RoomKey = { tenantId: 'acme', room: 'failover' };
     await a.engine.broker.subscribe(key);
     const first = await b.engine.broker.publish(key, msg('before'), { persistent: true });

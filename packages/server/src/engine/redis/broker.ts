@@ -41,8 +41,8 @@ interface Envelope {
   p?: string;
 }
 
-/** How often a sharded subscriber on a Cluster reads the slot map to notice a failover. */
-const FAILOVER_CHECK_MS = 5000;
+/** How often a sharded subscriber on a Cluster reads the slot map, when its own `slotsRefreshInterval` is not set. */
+export const SLOT_REFRESH_MS = 5000;
 
 /** Largest page read from history to fill one gap. */
 const FILL_PAGE = 500;
@@ -116,49 +116,33 @@ export class RedisBroker implements Broker {
       if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
       this.wasReady = true;
     });
-    if (this.sharded && this.subscriber.isCluster) this.followFailovers(this.subscriber as Cluster);
+    if (this.sharded && this.subscriber.isCluster) this.followSlotMoves(this.subscriber as Cluster);
   }
 
   /**
    * Sharded subscriptions on a Cluster live on the master owning each room's
-   * slot. When a master fails over, ioredis moves them to the new master by
-   * itself, but not always: in about one failover in three under load, seen in
-   * the failover test, the new master never got the subscription and the room
-   * went silent on this instance for good. So this instance reads the slot map
-   * every few seconds, and when the set of masters has changed it subscribes
-   * again to every room it holds (a repeated SSUBSCRIBE is harmless) and fills
-   * from history what it missed meanwhile.
+   * slot. ioredis moves them whenever it reads a slot map in which the slots
+   * have new owners. When a master dies, the ended connection makes it read
+   * the map. When a master hands its slots over while staying up (`CLUSTER
+   * FAILOVER` to its replica, as managed services do for upgrades, or a slot
+   * migrated by resharding), Redis drops the subscriptions and closes nothing:
+   * without a periodic read of the map the room went silent on this instance
+   * for good (pinned by the handover and resharding cases of the failover
+   * test). So the map is read every few seconds (the Cluster's
+   * `slotsRefreshInterval`, which the server sets, or a timer here), and once
+   * ioredis has subscribed again, what was missed meanwhile is filled from
+   * history.
    */
-  private followFailovers(cluster: Cluster): void {
-    const masters = () =>
-      cluster
-        .nodes('master')
-        .map((n) => `${n.options.host}:${n.options.port}`)
-        .sort()
-        .join(',');
-    let known = '';
-    cluster.on('refresh', () => {
-      const now = masters();
-      if (known && now !== known) {
-        // Let ioredis finish its own move first; then make sure.
-        setTimeout(() => this.resubscribeAll(), 500).unref();
-      }
-      known = now;
+  private followSlotMoves(cluster: Cluster): void {
+    cluster.on('subscribersReady', () => {
+      if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
     });
+    if (cluster.options.slotsRefreshInterval) return;
     const watch = setInterval(() => {
       if (cluster.status === 'ready') cluster.refreshSlotsCache();
-    }, FAILOVER_CHECK_MS);
+    }, SLOT_REFRESH_MS);
     watch.unref();
     cluster.once('end', () => clearInterval(watch));
-  }
-
-  private resubscribeAll(): void {
-    for (const channel of this.active) {
-      void this.subscriber.ssubscribe(channel).catch(() => {
-        // The next check tries again only if the masters change again; clients still recover with `since`.
-      });
-    }
-    this.fillAll();
   }
 
   async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
