@@ -241,3 +241,23 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   }
   return { nodes, startupNodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), stop };
 }
+
+/**
+ * Has the replica listening on `port` take over its master's slots with `CLUSTER FAILOVER` (the
+ * master stays up and becomes its replica). A manual failover gives up after a few seconds when the
+ * two do not agree in time (a loaded machine), so it is asked again until the replica is a master.
+ */
+export async function handOver(port: number, timeoutMs = 40_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const isMaster = async () => (await rawCommand(port, 'INFO replication', 1000))?.includes('role:master') ?? false;
+  while (Date.now() < deadline) {
+    const reply = await rawCommand(port, 'CLUSTER FAILOVER', 2000);
+    if (!reply?.startsWith('+OK') && !(await isMaster())) throw new Error(`CLUSTER FAILOVER on ${port}: ${reply}`);
+    const asked = Date.now();
+    while (Date.now() - asked < 8000 && Date.now() < deadline) {
+      if (await isMaster()) return;
+      await sleep(100);
+    }
+  }
+  throw new Error(`replica ${port} did not take over within ${timeoutMs} ms`);
+}
