@@ -58,6 +58,14 @@ export function defineScript(client: RedisClient, name: string, numberOfKeys: nu
   return fn.bind(client);
 }
 
+/** An operation waiting for Redis, as the deadline sweep sees it. */
+interface Pending {
+  op: string;
+  started: number;
+  settled: boolean;
+  fail: (err: Error) => void;
+}
+
 /**
  * Runs one operation: refuses it while Redis is down, gives up on it after a
  * deadline, and reports its duration.
@@ -70,14 +78,6 @@ export function defineScript(client: RedisClient, name: string, numberOfKeys: nu
  * already handles; the command itself may still run later (a send repeated
  * with the same `clientMessageId` is then answered as a duplicate).
  */
-/** An operation waiting for Redis, as the deadline sweep sees it. */
-interface Pending {
-  op: string;
-  started: number;
-  settled: boolean;
-  fail: (err: Error) => void;
-}
-
 export class RedisOps {
   /** Operations in flight; swept for expired deadlines while not empty. */
   private readonly pending = new Set<Pending>();
