@@ -7,6 +7,8 @@ export interface OutgoingMessage {
   readonly persistent: boolean;
   /** Transmissions so far. */
   attempts: number;
+  /** `INTERNAL` answers so far (the server could not store or deliver it, e.g. Redis unreachable). */
+  failures: number;
   resolve(messageId: string): void;
   reject(error: Error): void;
 }

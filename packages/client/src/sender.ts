@@ -6,6 +6,11 @@ import { Outbox, type OutgoingMessage } from './queue.js';
 import { RecentSet } from './recovery.js';
 import type { TimerHandle, Timers } from './timers.js';
 
+/** `INTERNAL` answers to one message before its promise rejects: about 20 s of waits (0.25, 0.5, 1, 2, 4, 4, 4, 4 s). */
+export const INTERNAL_RETRIES = 8;
+const INTERNAL_FIRST_DELAY_MS = 250;
+const INTERNAL_MAX_DELAY_MS = 4000;
+
 /**
  * Sends room messages: one FIFO queue drained one message at a time while the connection is live,
  * each message with a `clientMessageId` that stays the same across resends.
@@ -41,7 +46,7 @@ export class Sender {
       return Promise.reject(new WebSocketClientError('QUEUE_FULL', `${this.outbox.maxSize} messages are already waiting`, { room }));
     }
     return new Promise<string>((resolve, reject) => {
-      const message: OutgoingMessage = { clientMessageId: newClientMessageId(), room, payload, persistent, attempts: 0, resolve, reject };
+      const message: OutgoingMessage = { clientMessageId: newClientMessageId(), room, payload, persistent, attempts: 0, failures: 0, resolve, reject };
       this.ownIds.add(message.clientMessageId);
       this.outbox.push(message);
       this.flush();
@@ -83,6 +88,11 @@ export class Sender {
           await this.pause(ack.retryAfterMs ?? 1000);
         } else if (ack.error === 'SHUTTING_DOWN') {
           return; // This server is going away: sent again after the reconnect.
+        } else if (ack.error === 'INTERNAL' && message.failures < INTERNAL_RETRIES) {
+          // A server-side failure such as Redis failing over: the protocol says retry with backoff. The same
+          // clientMessageId makes a retry of a send that was stored after all a duplicate, not a second message.
+          message.failures++;
+          await this.pause(Math.min(INTERNAL_FIRST_DELAY_MS * 2 ** (message.failures - 1), INTERNAL_MAX_DELAY_MS));
         } else if (this.outbox.remove(message)) {
           message.reject(ackError(ack, message.room));
         }

@@ -7,6 +7,7 @@ const message = (n: number): OutgoingMessage => ({
   payload: n,
   persistent: false,
   attempts: 0,
+  failures: 0,
   resolve: () => {},
   reject: () => {},
 });
