@@ -18,6 +18,37 @@ afterAll(async () => {
 });
 afterEach(() => pool.closeAll());
 
+// Runs first: the next suite kills instance A.
+describe('two instances while their Redis restarts', () => {
+  it('a send answered INTERNAL while Redis is away is sent again, acknowledged, and delivered once', async () => {
+    const alice = await pool.create(a.url, 'alice');
+    const bob = await pool.create(b.url, 'bob');
+    const bobSeen = record(bob);
+    const aliceSeen = record(alice);
+    await bob.joinRoom('blip');
+    await alice.joinRoom('blip');
+    const first = await alice.sendMessage('blip', { i: 0 }, true);
+    await until(() => bob.lastMessageId('blip') === first, 'the first message at bob');
+
+    await redis.kill();
+    // Alice stays connected; her server answers INTERNAL while it cannot reach Redis, and the SDK keeps the message.
+    const sent = alice.sendMessage('blip', { i: 1 }, true);
+    const outcome = sent.then(
+      (id) => ({ id }),
+      (err: Error) => ({ err }),
+    );
+    await sleep(1500);
+    await redis.restart();
+    const result = await outcome;
+    expect(result).toMatchObject({ id: expect.any(String) });
+    const id = (result as { id: string }).id;
+
+    await until(() => bob.lastMessageId('blip') === id, 'the retried message at bob');
+    expect(bobSeen.messages.map((m) => (m.payload as { i: number }).i)).toEqual([0, 1]);
+    expect(aliceSeen.states).toEqual(['connected']);
+  });
+});
+
 describe('two instances on one Redis', () => {
   it('after kill -9 of its instance, a client carries on through the other one without loss or duplicates', async () => {
     const alice = await pool.create([a.url, b.url], 'alice');
