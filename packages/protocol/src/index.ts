@@ -124,12 +124,28 @@ export interface SendRequest {
 }
 export type SendAck = Ack<{ messageId: string; duplicate?: boolean }>;
 
+/** `forward`: oldest first. `backward`: newest first. */
+export type HistoryDirection = 'forward' | 'backward';
+export const HISTORY_DIRECTIONS: readonly HistoryDirection[] = ['forward', 'backward'];
+
 export interface HistoryRequest {
   room: string;
+  /** Only messages after this id (or a position a join returned as `lastId`). */
   since?: string;
+  /** Only messages with an id lower than this one. */
+  before?: string;
+  /** Page size: default 100, at most 1000. */
   limit?: number;
+  /** Default `forward` (oldest first); `backward` returns the newest first. */
+  direction?: HistoryDirection;
 }
-export type HistoryAck = Ack<{ messages: RoomMessage[]; hasMore: boolean; recovered: boolean }>;
+export type HistoryAck = Ack<{
+  /** In the request's direction. */
+  messages: RoomMessage[];
+  /** More messages remain in the requested range beyond the last one returned (newer forward, older backward). */
+  hasMore: boolean;
+  recovered: boolean;
+}>;
 
 export type RoomsAck = Ack<{ rooms: string[] }>;
 

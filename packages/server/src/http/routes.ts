@@ -9,7 +9,7 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { jsonSize } from '../realtime/validation.js';
+import { jsonSize } from '../validation.js';
 
 export interface HttpDeps {
   config: Readonly<Config>;
@@ -188,7 +188,7 @@ export function createHttpHandler(deps: HttpDeps) {
     if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
     const persistent = p.persistent === true;
     if (persistent && !config.persistence.enabled) throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server');
-    const result = await engine.broker.publish(
+    const result = await engine.stream.publish(
       { tenantId: p.tenantId, room: p.room },
       { from: p.from ?? 'system', payload: p.payload, timestamp: Date.now() },
       { persistent },

@@ -1,6 +1,6 @@
 import { CodedError } from '../errors.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
-import { parse, schemas } from './validation.js';
+import { parse, schemas } from '../validation.js';
 
 /** setTimeout's longest delay; longer waits are taken in steps. */
 const MAX_TIMER = 2_147_483_647;
