@@ -139,10 +139,11 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   async function stats(res: ServerResponse) {
-    const byTenant: Record<string, number> = {};
+    // Tenant ids come from tokens: counted in a Map, so `constructor` or `__proto__` is a tenant like any other.
+    const byTenant = new Map<string, number>();
     for (const s of io.of('/').sockets.values()) {
       const t = s.data.identity?.tenantId;
-      if (t) byTenant[t] = (byTenant[t] ?? 0) + 1;
+      if (t) byTenant.set(t, (byTenant.get(t) ?? 0) + 1);
     }
     let rooms = 0;
     let memberships = 0;
@@ -158,7 +159,7 @@ export function createHttpHandler(deps: HttpDeps) {
       engine: engine.name,
       lifecycle: lifecycle.state,
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-      connections: { total: io.of('/').sockets.size, byTenant },
+      connections: { total: io.of('/').sockets.size, byTenant: Object.fromEntries(byTenant) },
       rooms: { active: rooms, subscriptions: memberships },
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
     });
