@@ -106,7 +106,8 @@ export const schemas = {
   presenceQuery: z.object({ room }),
   status: z.object({ status, metadata: metadata.optional() }),
   heartbeat: z.object({ status: status.optional() }),
-  refresh: z.object({ token: z.string().min(1).max(16_384) }),
+  // Any value: one that cannot be a token is AUTH_INVALID (see the session), only a missing one INVALID_PAYLOAD.
+  refresh: z.object({ token: z.unknown().refine((t) => t !== undefined, { message: 'required' }) }),
 };
 
 export { MAX_HISTORY_LIMIT };
