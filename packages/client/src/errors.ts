@@ -116,7 +116,6 @@ async function probeOrigin(target: AttemptTarget): Promise<boolean> {
   const origin = originHeader(target);
   try {
     const res = await fetch(probeUrl(target), {
-      cache: 'no-store',
       credentials: 'omit',
       ...(origin !== undefined && { headers: { origin } }),
       ...(typeof AbortSignal !== 'undefined' && typeof AbortSignal.timeout === 'function' && { signal: AbortSignal.timeout(5000) }),
