@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { buildEngine } from './engine/factory.js';
 import { MemoryRateLimiter } from './engine/memory/rate-limiter.js';
 import type { Engine } from './engine/types.js';
-import { createEngineGate } from './http/engine-gate.js';
+import { createEngineGate, SOCKET_IO_PATH } from './http/engine-gate.js';
 import { createHttpHandler } from './http/routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { drain } from './lifecycle/shutdown.js';
@@ -55,7 +55,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   // Origin policy (403 refusals on both transports, logged and counted) and the Socket.IO path's 404s.
   const gate = createEngineGate({ config, logger, metrics });
   const ioOptions: Partial<ServerOptions> = {
-    path: '/socket.io',
+    path: SOCKET_IO_PATH,
     transports: ['polling', 'websocket'],
     serveClient: false,
     maxHttpBufferSize: config.maxHttpBufferSize,

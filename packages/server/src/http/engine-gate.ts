@@ -67,8 +67,10 @@ export interface EngineGate {
 }
 
 /**
- * The gate in front of Engine.IO. Every request to the Socket.IO path, handshake, polling request or
- * WebSocket upgrade, with or without a session id, has its origin checked here: a refused one is
+ * The gate in front of Engine.IO. CORS does not cover WebSocket upgrades (cross-site WebSocket
+ * hijacking), and a session id must not let another origin in either, so every request to the
+ * Socket.IO path, handshake, polling request or WebSocket upgrade, with or without a session id,
+ * has its origin checked here, before Engine.IO sees it: a refused one is
  * answered `403 {"code":4,"message":"Origin not allowed"}` on either transport (Engine.IO itself can
  * only answer a bare 400 to an upgrade), logged (rate-limited) and counted in
  * `websocket_connections_rejected_total{code="ORIGIN_NOT_ALLOWED"}`. Paths under the Socket.IO path
