@@ -11,7 +11,7 @@ import { io } from 'socket.io-client';
 import { TokenKeeper } from './auth.js';
 import { backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
-import { ackError, connectError, WebSocketClientError } from './errors.js';
+import { ackError, classifyConnectError, WebSocketClientError } from './errors.js';
 import { acknowledged, type Link, type TimedSocket } from './link.js';
 import { onNetworkOnline } from './online.js';
 import { PresenceKeeper } from './presence.js';
@@ -277,9 +277,15 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   }
 
   private onConnectError(socket: ClientSocket, err: unknown): void {
-    const error = connectError(err);
+    const target = { url: this.urls[this.urlIndex % this.urls.length] as string, path: this.path, extraHeaders: socket.io.opts.extraHeaders };
     this.dropSocket(socket);
+    const session = this.session;
+    void classifyConnectError(err, target).then((error) => session === this.session && this.onConnectFailure(error));
+  }
+
+  private onConnectFailure(error: WebSocketClientError): void {
     this.emit('connect_error', error);
+    if (error.code === 'ORIGIN_NOT_ALLOWED') return this.fail(error);
     const advice = reconnectAdvice(error.code);
     if (advice === 'stop') return this.fail(error);
     if (advice === 'renew') {

@@ -6,7 +6,8 @@ import { createVerifier } from './auth/verify.js';
 import type { Config } from './config.js';
 import { buildEngine } from './engine/factory.js';
 import type { Engine } from './engine/types.js';
-import { createHttpHandler, originAllowed } from './http/routes.js';
+import { createEngineGate, SOCKET_IO_PATH } from './http/engine-gate.js';
+import { createHttpHandler } from './http/routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { drain } from './lifecycle/shutdown.js';
 import { createLimits } from './limits/index.js';
@@ -52,8 +53,10 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   // Header and request timeouts are enforced by a periodic check (30 s by default): check every second, so a
   // request whose headers trickle in (slow-loris) is closed close to its timeout instead of up to 30 s later.
   const http = createHttpServer({ connectionsCheckingInterval: 1000 });
+  // Origin policy (403 refusals on both transports, logged and counted) and the Socket.IO path's 404s.
+  const gate = createEngineGate({ config, logger, metrics, admitSession: (req) => limits.sessions.admit(req) });
   const ioOptions: Partial<ServerOptions> = {
-    path: '/socket.io',
+    path: SOCKET_IO_PATH,
     transports: ['polling', 'websocket'],
     serveClient: false,
     maxHttpBufferSize: config.maxHttpBufferSize,
@@ -62,28 +65,11 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     connectTimeout: config.handshakeTimeoutMs,
     pingInterval: 25_000,
     pingTimeout: 20_000,
-    cors: {
-      origin: (origin, cb) => cb(null, originAllowed(config.corsOrigins, origin)),
-      credentials: true,
-      allowedHeaders: ['authorization'],
-    },
-    // Handshakes from origins not allowed get 403 here; later requests are checked by the middleware below.
-    allowRequest: (req, cb) => {
-      if (!originAllowed(config.corsOrigins, req.headers.origin)) return cb('Origin not allowed', false);
-      const refusal = limits.sessions.admit(req);
-      if (refusal !== undefined) return cb(refusal, false);
-      cb(null, true);
-    },
+    cors: gate.cors,
   };
   if (built.adapter) (ioOptions as { adapter?: unknown }).adapter = built.adapter;
   const io: IoServer = new Server(http, ioOptions);
-
-  // Cross-site WebSocket hijacking: CORS does not cover WebSocket upgrades, and a session id must not let
-  // another origin in either, so every Engine.IO request (handshake, polling, upgrade) has its Origin checked.
-  io.engine.use((req: { headers: { origin?: string } }, _res: unknown, next: (err?: Error) => void) => {
-    if (originAllowed(config.corsOrigins, req.headers.origin)) next();
-    else next(new Error('Origin not allowed'));
-  });
+  gate.install(http);
 
   const verify = createVerifier(config.jwt);
   const realtime = attachRealtime(io, {
@@ -112,9 +98,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
       if (history !== undefined) metrics.historyMessages.set(history);
     },
   });
-  // Socket.IO answers its own path; every other request comes here.
+  // The gate and Socket.IO answer the Socket.IO path; every other request comes here.
   http.on('request', (req, res) => {
-    if (req.url?.startsWith('/socket.io/') || req.url === '/socket.io') return;
+    if (gate.owns(req)) return;
     void handler(req, res);
   });
   http.on('clientError', (_err, socket) => {
@@ -124,6 +110,11 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   // The headers of any request, a WebSocket upgrade included, are part of the handshake: never longer than HANDSHAKE_TIMEOUT.
   http.headersTimeout = Math.min(10_000, config.handshakeTimeoutMs);
   http.requestTimeout = 30_000;
+  // Every connection ends in a bounded time: an idle keep-alive one after 5 s, and any that stays silent for a
+  // minute (longer than a long-poll, which Engine.IO answers within pingInterval), e.g. one whose client stopped
+  // reading its response. WebSocket connections have their own heartbeat (ws turns this timeout off for them).
+  http.keepAliveTimeout = 5_000;
+  http.timeout = 60_000;
 
   let shuttingDown: Promise<void> | undefined;
   const server: RealtimeServer = {

@@ -89,7 +89,7 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
     }),
     connectionsRejected: new client.Counter({
       name: 'websocket_connections_rejected_total',
-      help: 'Handshakes refused, by error code',
+      help: 'Connection attempts refused, by error code (ORIGIN_NOT_ALLOWED: any Socket.IO request from an origin not allowed)',
       labelNames: ['code'] as const,
       registers: [registry],
     }),

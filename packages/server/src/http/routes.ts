@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
 import { jsonSize } from '../validation.js';
+import { createOriginPolicy } from './origin.js';
 
 export interface HttpDeps {
   config: Readonly<Config>;
@@ -80,13 +81,10 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Pro
   });
 }
 
-export function originAllowed(origins: readonly string[], origin: string | undefined): boolean {
-  return origin === undefined || origins.includes('*') || origins.includes(origin);
-}
-
 /** The HTTP routes other than Socket.IO's own. */
 export function createHttpHandler(deps: HttpDeps) {
   const { config, engine, metrics, lifecycle, io, logger } = deps;
+  const origins = createOriginPolicy(config);
 
   async function dependencies() {
     const checks = await Promise.all(
@@ -210,7 +208,8 @@ export function createHttpHandler(deps: HttpDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const origin = req.headers.origin;
-    if (origin !== undefined && originAllowed(config.corsOrigins, origin)) {
+    const originAllowed = origins.allows(req);
+    if (origin !== undefined && originAllowed) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
       res.setHeader('access-control-allow-headers', 'authorization, content-type');
@@ -218,11 +217,11 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     try {
       if (req.method === 'OPTIONS') {
-        if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+        if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
         res.writeHead(204).end();
         return;
       }
-      if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+      if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
       const methods = routes.get(url.pathname);
       if (!methods) return sendError(res, new CodedError('NOT_FOUND'));
       const route = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));

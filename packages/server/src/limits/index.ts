@@ -15,7 +15,7 @@ import { SessionGuard } from './sessions.js';
 import { watchSlowConsumers, type WatchedConnection } from './slow-consumers.js';
 
 export { clientAddress } from './address.js';
-export type { EngineSession } from './sessions.js';
+export type { EngineSession, SessionRefusal } from './sessions.js';
 
 /**
  * What a connection keeps for its limits, made on its first limited event: an idle connection pays

@@ -12,6 +12,13 @@ export interface EngineSession {
   off(event: 'close', listener: () => void): unknown;
 }
 
+/** Why a new session is refused: the HTTP status (429 for one address, 503 for the instance) and what to tell. */
+export interface SessionRefusal {
+  status: 429 | 503;
+  message: string;
+  retryAfterMs?: number;
+}
+
 /** How long a reservation made at a handshake may wait for its session before it is given back. */
 const RESERVATION_MS = 30_000;
 
@@ -39,27 +46,30 @@ export class SessionGuard {
     private readonly refusals: RefusalLog,
   ) {}
 
-  /** Engine.IO's `allowRequest` for a new session: undefined when admitted (a place is then reserved), else why not. */
-  admit(req: IncomingMessage): string | undefined {
+  /** A request opening a new Engine.IO session: undefined when admitted (a place is then reserved), else the refusal. */
+  admit(req: IncomingMessage): SessionRefusal | undefined {
     const address = addressKey(clientAddress(req.headers, req.socket.remoteAddress, this.trustProxy));
     const { pendingTotal, pendingPerAddress, rate, burst } = this.limits;
     let scope: string | undefined;
-    let message = '';
+    let refusal: SessionRefusal | undefined;
     if (pendingTotal > 0 && this.total >= pendingTotal) {
       scope = 'pending_sessions';
-      message = 'Too many connections are being set up: retry later';
+      refusal = { status: 503, message: 'Too many connections are being set up: retry later', retryAfterMs: 1000 };
     } else if (pendingPerAddress > 0 && (this.byAddress.get(address) ?? 0) >= pendingPerAddress) {
       scope = 'pending_sessions_per_ip';
-      message = 'Too many unauthenticated sessions from this address';
-    } else if (!this.buckets.take(`session:${address}`, rate, burst).allowed) {
-      scope = 'sessions_per_ip';
-      message = 'Too many new sessions from this address';
+      refusal = { status: 429, message: 'Too many unauthenticated sessions from this address', retryAfterMs: 1000 };
+    } else {
+      const d = this.buckets.take(`session:${address}`, rate, burst);
+      if (!d.allowed) {
+        scope = 'sessions_per_ip';
+        refusal = { status: 429, message: 'Too many new sessions from this address', retryAfterMs: d.retryAfterMs };
+      }
     }
     if (scope !== undefined) {
       this.metrics.rateLimited.inc({ scope });
       this.metrics.connectionsRejected.inc({ code: 'RATE_LIMITED' });
       this.refusals.refused(address, { scope }, 'session refused');
-      return message;
+      return refusal;
     }
     this.add(address, 1);
     this.reserved.set(req, { key: address, at: Date.now() });
