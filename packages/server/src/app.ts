@@ -82,7 +82,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     else next(new Error('Origin not allowed'));
   });
 
-  const verify = createVerifier(config.jwt);
+  const verify = createVerifier(config.jwt, metrics);
   const realtime = attachRealtime(io, {
     config,
     engine,
