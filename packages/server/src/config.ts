@@ -62,6 +62,7 @@ const schema = z.object({
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   JWT_REQUIRE_EXP: bool(true),
+  JWT_MAX_AGE: optionalString,
 
   CORS_ORIGIN: z.string().default('http://localhost:3000'),
   TRUST_PROXY: bool(false),
@@ -132,6 +133,8 @@ export interface Config {
     issuer?: string;
     audience?: string;
     requireExp: boolean;
+    /** Tokens older than this many seconds (by `iat`) are refused; undefined: no limit. */
+    maxAgeSeconds?: number;
   };
   /** Allowed origins; `*` allows any. */
   corsOrigins: string[];
@@ -157,6 +160,15 @@ export interface Config {
   };
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
+}
+
+/** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return n * unit;
 }
 
 /** The entries of a comma-separated list, spaces around them ignored, empty ones skipped. */
@@ -209,6 +221,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     addSecret('JWT_SECRET', randomBytes(48).toString('hex'), '');
     secretGenerated = true;
   }
+  let maxAgeSeconds: number | undefined;
+  if (r.JWT_MAX_AGE !== undefined) {
+    const seconds = parseDuration(r.JWT_MAX_AGE);
+    if (seconds === undefined || seconds > 315_360_000) fail('JWT_MAX_AGE', `must be a duration like 3600, 90m, 24h or 7d, up to 3650d, or 0 for no limit (got "${r.JWT_MAX_AGE}")`);
+    if (seconds !== 0) maxAgeSeconds = seconds;
+  }
   if (r.JWT_PUBLIC_KEY !== undefined && !r.JWT_PUBLIC_KEY.includes('-----BEGIN')) fail('JWT_PUBLIC_KEY', 'must be a PEM public key');
   if (r.JWKS_URL !== undefined && !/^https?:\/\//.test(r.JWKS_URL)) fail('JWKS_URL', 'must be an http(s) URL');
 
@@ -254,6 +272,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       secrets,
       secretGenerated,
       requireExp: r.JWT_REQUIRE_EXP,
+      ...(maxAgeSeconds !== undefined && { maxAgeSeconds }),
       ...(r.JWT_PUBLIC_KEY !== undefined && { publicKey: r.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') }),
       ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
       ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),

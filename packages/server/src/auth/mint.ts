@@ -28,12 +28,3 @@ export async function mintToken(o: MintOptions): Promise<string> {
   if (o.audience) jwt = jwt.setAudience(o.audience);
   return jwt.sign(new TextEncoder().encode(secret));
 }
-
-/** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return n * unit;
-}

@@ -19,7 +19,7 @@ import type { HmacSecret } from './secrets.js';
 export interface Identity {
   userId: string;
   tenantId: string;
-  /** Milliseconds since the epoch; undefined when the token has no `exp`. */
+  /** Milliseconds since the epoch: `exp`, or `iat` + JWT_MAX_AGE when earlier; undefined when neither applies. */
   expiresAt?: number;
   name?: string;
   roles: string[];
@@ -31,6 +31,7 @@ const claimsSchema = z.object({
   sub: z.string().min(1).max(256),
   tenantId: z.string().regex(TENANT_ID_PATTERN),
   exp: z.number().optional(),
+  iat: z.number().optional(),
   name: z.string().max(256).optional(),
   roles: z.array(z.string().max(256)).max(256).optional(),
   rooms: z.array(z.string().min(1).max(129)).max(1000).optional(),
@@ -44,9 +45,14 @@ export interface VerifierOptions {
   issuer?: string;
   audience?: string;
   requireExp: boolean;
+  /** Refuse tokens issued (`iat`) longer ago than this; undefined: no limit. */
+  maxAgeSeconds?: number;
 }
 
 export type TokenVerifier = (token: string) => Promise<Identity>;
+
+/** With JWT_MAX_AGE, how far ahead of this server's clock a token's `iat` may be (the issuer's clock may run ahead). */
+const IAT_CLOCK_SKEW_SECONDS = 60;
 
 const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
 const JWKS_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
@@ -122,7 +128,7 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
 
   const verifyOptions: JWTVerifyOptions = {
     algorithms: [...(hmac.length ? HMAC_ALGS : []), ...publicAlgs, ...(jwks ? JWKS_ALGS : [])],
-    requiredClaims: opts.requireExp ? ['exp'] : [],
+    requiredClaims: [...(opts.requireExp ? ['exp'] : []), ...(opts.maxAgeSeconds !== undefined ? ['iat'] : [])],
     ...(opts.issuer !== undefined && { issuer: opts.issuer }),
     ...(opts.audience !== undefined && { audience: opts.audience }),
   };
@@ -156,6 +162,14 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
     const c = claims.data;
     const identity: Identity = { userId: c.sub, tenantId: c.tenantId, roles: c.roles ?? [] };
     if (c.exp !== undefined) identity.expiresAt = c.exp * 1000;
+    if (opts.maxAgeSeconds !== undefined && c.iat !== undefined) {
+      const now = Date.now();
+      if (c.iat * 1000 > now + IAT_CLOCK_SKEW_SECONDS * 1000) throw new CodedError('AUTH_INVALID', "The token's iat claim is in the future");
+      const ageLimit = (c.iat + opts.maxAgeSeconds) * 1000;
+      // Too old is an expiry: a client with a way to get tokens fetches a new one and reconnects.
+      if (ageLimit <= now) throw new CodedError('AUTH_EXPIRED', 'The token is older than this server accepts');
+      if (identity.expiresAt === undefined || ageLimit < identity.expiresAt) identity.expiresAt = ageLimit;
+    }
     if (c.name !== undefined) identity.name = c.name;
     if (c.rooms !== undefined) identity.rooms = c.rooms;
     return identity;

@@ -6,9 +6,9 @@
  */
 import { parseArgs } from 'node:util';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
-import { mintToken, parseDuration } from '../auth/mint.js';
+import { mintToken } from '../auth/mint.js';
 import { parseSecret } from '../auth/secrets.js';
-import { commaList, withDotEnv } from '../config.js';
+import { commaList, parseDuration, withDotEnv } from '../config.js';
 
 function fail(message: string): never {
   process.stderr.write(`token: ${message}\n`);

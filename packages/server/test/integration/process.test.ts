@@ -107,6 +107,7 @@ describe('the server process', () => {
     [{ JWT_SECRET: 's'.repeat(40), JWT_PREVIOUS_SECRETS: `old:${'s'.repeat(40)}` }, /JWT_PREVIOUS_SECRETS entry 1 repeats a secret or a secret id/],
     [{ JWT_SECRET: `k1:${'s'.repeat(40)}`, JWT_PREVIOUS_SECRETS: `k1:${'p'.repeat(40)}` }, /JWT_PREVIOUS_SECRETS entry 1 repeats a secret or a secret id/],
     [{ JWT_SECRET: `unknown:${'s'.repeat(40)}` }, /JWT_SECRET uses the reserved id "unknown"/],
+    [{ JWT_MAX_AGE: '1 week' }, /JWT_MAX_AGE must be a duration/],
   ])('refuses a bad configuration with one line naming the variable: %o', async (env, pattern) => {
     const r = await startFails(env);
     expect(r.code).toBe(1);
