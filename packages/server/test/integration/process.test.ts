@@ -165,4 +165,21 @@ describe('the server process', () => {
     const bad = await run(process.execPath, [TOKEN_CLI, '--user', 'alice'], { env: { ...(PATH && { PATH }), JWT_SECRET: TEST_JWT_SECRET } }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--tenant is required/) });
   });
+
+  it('`npm run -s token` prints the token alone on stdout, its kid the id of JWT_SECRET, and the server accepts it', { timeout: 120_000 }, async () => {
+    const secret = `ops-2025:${TEST_JWT_SECRET}`;
+    proc = await startServerProcess({ JWT_SECRET: 'x'.repeat(40), JWT_PREVIOUS_SECRETS: secret });
+    const { PATH, HOME } = process.env;
+    const root = fileURLToPath(new URL('../../../..', import.meta.url));
+    const { stdout } = await run('npm', ['run', '-s', 'token', '--', '--user', 'a', '--tenant', 'b'], {
+      cwd: root,
+      env: { ...(PATH && { PATH }), ...(HOME && { HOME }), JWT_SECRET: secret },
+      timeout: 110_000,
+    });
+    expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const header = JSON.parse(Buffer.from(stdout.split('.')[0] as string, 'base64url').toString()) as Record<string, unknown>;
+    expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'ops-2025' });
+    const { established } = await connect(proc.url, { token: stdout.trim() });
+    expect(established).toMatchObject({ userId: 'a', tenantId: 'b' });
+  });
 });
