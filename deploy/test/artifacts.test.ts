@@ -4,6 +4,7 @@
  * dashboard and the artillery load test.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -12,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { secretId } from '../../packages/server/src/auth/secrets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const K8S = join(ROOT, 'deploy/k8s');
@@ -735,11 +737,16 @@ describe('artillery load test', () => {
     expect((ctx.vars.tokens as string[]).length).toBe(Number(m![2]) + 1);
   });
 
-  it('a processor token is an HS256 JWT with a random sub, tenant loadtest and a one-hour expiry', () => {
+  it('a processor token is an HS256 JWT with a random sub, tenant loadtest, a one-hour expiry and the kid of JWT_SECRET', () => {
     const a = processor.mintToken(DEV_SECRET);
     const b = processor.mintToken(DEV_SECRET);
     const [h, p] = a.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString() || 'null'));
-    expect(h).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(h).toEqual({ alg: 'HS256', typ: 'JWT', kid: secretId(DEV_SECRET) });
+    const named = processor.mintToken(`lt-1:${DEV_SECRET}`);
+    expect(JSON.parse(Buffer.from(named.split('.')[0] as string, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'lt-1' });
+    // Signed with the secret, not with the whole `id:secret` text.
+    const [nh, np, ns] = named.split('.');
+    expect(ns).toBe(createHmac('sha256', DEV_SECRET).update(`${nh}.${np}`).digest('base64url'));
     expect(p.tenantId).toBe('loadtest');
     expect(p.exp - Math.floor(Date.now() / 1000)).toBeGreaterThan(3500);
     expect(p.exp - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(3600);

@@ -2,7 +2,8 @@
 // Fails when the bundle would need a Node built-in.
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
-import { readFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,13 +38,25 @@ export async function buildBrowser({ minify = true } = {}) {
     metafile: true,
     logLevel: 'warning',
     plugins: [noNodeBuiltins],
+    write: false,
   });
-  const code = await readFile(outfile, 'utf8');
+  const bundle = result.outputFiles.find((f) => f.path === outfile);
+  if (!bundle) throw new Error(`esbuild produced no ${outfile}`);
+  const code = bundle.text;
   if (/\b(?:from|import|require)\s*\(?\s*["']node:/.test(code)) throw new Error(`${outfile} imports a node: module`);
+  // Each file is replaced whole (written aside, then renamed), so a build running beside another, or beside
+  // a reader of the bundle, never leaves or shows a half-written file.
+  await mkdir(dirname(outfile), { recursive: true });
+  for (const f of result.outputFiles) {
+    const aside = `${f.path}.${process.pid}.tmp`;
+    await writeFile(aside, f.contents);
+    await rename(aside, f.path);
+  }
   return { outfile, bytes: Buffer.byteLength(code), inputs: Object.keys(result.metafile.inputs) };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { bytes } = await buildBrowser();
-  console.log(`built ${outfile} (${Math.round(bytes / 1024)} KiB)`);
+  // A progress note, so stderr: stdout of `npm run -s token` must carry the token alone.
+  process.stderr.write(`built ${outfile} (${Math.round(bytes / 1024)} KiB)\n`);
 }

@@ -71,7 +71,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const io: IoServer = new Server(http, ioOptions);
   gate.install(http);
 
-  const verify = createVerifier(config.jwt);
+  const verify = createVerifier(config.jwt, metrics);
   const realtime = attachRealtime(io, {
     config,
     engine,

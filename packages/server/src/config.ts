@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -55,11 +56,13 @@ const schema = z.object({
   CLUSTERING_ENABLED: bool(true),
 
   JWT_SECRET: optionalString,
+  JWT_PREVIOUS_SECRETS: optionalString,
   JWT_PUBLIC_KEY: optionalString,
   JWKS_URL: optionalString,
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   JWT_REQUIRE_EXP: bool(true),
+  JWT_MAX_AGE: optionalString,
 
   CORS_ORIGIN: z.string().default('http://localhost:3000'),
   TRUST_PROXY: bool(false),
@@ -128,7 +131,8 @@ export interface Config {
   /** Fan out through the Redis adapter (false keeps the instance standalone even with Redis). */
   clustering: boolean;
   jwt: {
-    secret?: string;
+    /** HMAC secrets: the first (JWT_SECRET) signs, every one verifies. Empty with only asymmetric keys. */
+    secrets: readonly HmacSecret[];
     /** True when the secret was generated for this process (development only). */
     secretGenerated: boolean;
     publicKey?: string;
@@ -136,6 +140,8 @@ export interface Config {
     issuer?: string;
     audience?: string;
     requireExp: boolean;
+    /** Tokens older than this many seconds (by `iat`) are refused; undefined: no limit. */
+    maxAgeSeconds?: number;
   };
   /** Allowed origins; `*` allows any. */
   corsOrigins: string[];
@@ -169,6 +175,20 @@ export interface Config {
   perMessageDeflate: boolean;
 }
 
+/** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}
+
+/** The entries of a comma-separated list, spaces around them ignored, empty ones skipped. */
+export function commaList(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 /** Reads `.env` from `dir` into a copy of `env`, without overriding variables already set. */
 export function withDotEnv(env: NodeJS.ProcessEnv, dir = process.cwd()): NodeJS.ProcessEnv {
   const file = `${dir}/.env`;
@@ -192,17 +212,33 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`Invalid configuration: ${name} ${message}`);
   };
 
-  let secret = r.JWT_SECRET;
+  const secrets: HmacSecret[] = [];
+  const addSecret = (name: string, text: string, entry: string) => {
+    const s = parseSecret(text);
+    if (prod && s.secret.length < 64) fail(name, `${entry}must be at least 64 characters in production`);
+    if (!prod && s.secret.length < 32) fail(name, `${entry}must be at least 32 characters`);
+    if (RESERVED_SECRET_IDS.has(s.id)) fail(name, `${entry}uses the reserved id "${s.id}"`);
+    if (secrets.some((o) => o.id === s.id || o.secret === s.secret)) fail(name, `${entry}repeats a secret or a secret id already listed`);
+    secrets.push(s);
+  };
   let secretGenerated = false;
   const asymmetric = r.JWT_PUBLIC_KEY !== undefined || r.JWKS_URL !== undefined;
-  if (secret !== undefined) {
-    if (prod && secret.length < 64) fail('JWT_SECRET', 'must be at least 64 characters in production');
-    if (!prod && secret.length < 32) fail('JWT_SECRET', 'must be at least 32 characters');
+  if (r.JWT_SECRET !== undefined) {
+    addSecret('JWT_SECRET', r.JWT_SECRET, '');
+    commaList(r.JWT_PREVIOUS_SECRETS).forEach((text, i) => addSecret('JWT_PREVIOUS_SECRETS', text, `entry ${i + 1} `));
+  } else if (r.JWT_PREVIOUS_SECRETS !== undefined) {
+    fail('JWT_PREVIOUS_SECRETS', 'needs JWT_SECRET (the secret that signs)');
   } else if (prod && !asymmetric) {
     fail('JWT_SECRET', 'is required in production (or JWT_PUBLIC_KEY / JWKS_URL)');
   } else if (!asymmetric) {
-    secret = randomBytes(48).toString('hex');
+    addSecret('JWT_SECRET', randomBytes(48).toString('hex'), '');
     secretGenerated = true;
+  }
+  let maxAgeSeconds: number | undefined;
+  if (r.JWT_MAX_AGE !== undefined) {
+    const seconds = parseDuration(r.JWT_MAX_AGE);
+    if (seconds === undefined || seconds > 315_360_000) fail('JWT_MAX_AGE', `must be a duration like 3600, 90m, 24h or 7d, up to 3650d, or 0 for no limit (got "${r.JWT_MAX_AGE}")`);
+    if (seconds !== 0) maxAgeSeconds = seconds;
   }
   if (r.JWT_PUBLIC_KEY !== undefined && !r.JWT_PUBLIC_KEY.includes('-----BEGIN')) fail('JWT_PUBLIC_KEY', 'must be a PEM public key');
   if (r.JWKS_URL !== undefined && !/^https?:\/\//.test(r.JWKS_URL)) fail('JWKS_URL', 'must be an http(s) URL');
@@ -246,9 +282,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     serverId: r.SERVER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     clustering: r.CLUSTERING_ENABLED,
     jwt: {
+      secrets,
       secretGenerated,
       requireExp: r.JWT_REQUIRE_EXP,
-      ...(secret !== undefined && { secret }),
+      ...(maxAgeSeconds !== undefined && { maxAgeSeconds }),
       ...(r.JWT_PUBLIC_KEY !== undefined && { publicKey: r.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') }),
       ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
       ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),

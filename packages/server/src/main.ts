@@ -24,11 +24,12 @@ async function main(): Promise<void> {
   });
   const { port, host } = await server.listen();
   logger.info({ port, host, engine: server.engine.name, env: config.env }, `listening on http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`);
-  if (config.jwt.secretGenerated && config.jwt.secret) {
-    const token = await mintToken({ secret: config.jwt.secret, userId: 'dev-user', tenantId: 'dev', ttlSeconds: 3600 });
+  const signing = config.jwt.secrets[0];
+  if (config.jwt.secretGenerated && signing) {
+    const token = await mintToken({ secret: signing, userId: 'dev-user', tenantId: 'dev', ttlSeconds: 3600 });
     // Development only: this secret exists for this process alone.
     logger.warn(
-      { devJwtSecret: config.jwt.secret, devToken: token, devTokenClaims: { sub: 'dev-user', tenantId: 'dev', ttl: '1h' } },
+      { devJwtSecret: signing.secret, devToken: token, devTokenClaims: { sub: 'dev-user', tenantId: 'dev', ttl: '1h' } },
       'JWT_SECRET is not set: using a random secret for this process (development only). Set JWT_SECRET (32+ characters) to keep tokens valid across restarts.',
     );
   }

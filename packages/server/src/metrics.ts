@@ -173,6 +173,12 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       labelNames: ['tenant'] as const,
       registers: [registry],
     }),
+    jwtVerifications: talliedCounter({
+      name: 'websocket_jwt_verifications_total',
+      help: 'Token verifications (handshakes and auth:refresh) by result and by the key whose signature matched: an HMAC secret id, public_key, jwks, or unknown when none did',
+      labelNames: ['kid', 'result'] as const,
+      registers: [registry],
+    }),
     close() {
       lag.disable();
       registry.clear();
