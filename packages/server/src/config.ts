@@ -2,9 +2,10 @@
  * Configuration: every environment variable, validated once at start and frozen.
  * A bad value throws a ConfigError whose message is one line naming the variable.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
@@ -36,6 +37,58 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
+/** `value` as a URL of one of `protocols` (`'https:'`...) with a host, or undefined when it is not one. */
+function parseUrl(value: string, protocols: readonly string[]): URL | undefined {
+  try {
+    const url = new URL(value);
+    return protocols.includes(url.protocol) && url.hostname !== '' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An optional URL of one of `protocols`, refused at start unless it parses and names a host. */
+export const urlOf = (protocols: readonly string[], message: string) =>
+  optionalString.transform((v, ctx) => {
+    if (v === undefined || parseUrl(v, protocols)) return v;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+
+/** An optional http:// or https:// URL (an endpoint the server calls). */
+export const httpUrl = () => urlOf(['http:', 'https:'], 'must be an http(s) URL such as https://host/path');
+
+/** Files larger than this are refused: every file the server reads is a key, a certificate or a secret. */
+const MAX_FILE_BYTES = 1_048_576;
+
+/** The text of the file at `path`, or why it cannot be used. */
+function readText(path: string): { text: string } | { error: string } {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) return { error: `"${path}" is not a regular file` };
+    if (st.size > MAX_FILE_BYTES) return { error: `"${path}" is larger than ${MAX_FILE_BYTES} bytes` };
+    const text = readFileSync(path, 'utf8');
+    if (text.trim() === '') return { error: `"${path}" is empty` };
+    return { text };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // "ENOENT: no such file or directory, stat '/x'" -> "no such file or directory"
+    return { error: `"${path}" cannot be read (${/^[A-Z]+: ([^,]+)/.exec(message)?.[1] ?? message})` };
+  }
+}
+
+/** An optional path to a non-empty file, read at start: `{ path, text }`. */
+export const readableFile = () =>
+  optionalString.transform((path, ctx) => {
+    if (path === undefined) return undefined;
+    const read = readText(path);
+    if ('error' in read) {
+      ctx.addIssue({ code: 'custom', message: read.error });
+      return z.NEVER;
+    }
+    return { path, text: read.text };
+  });
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { message: 'must be development, production or test' }).default('development'),
   PORT: int(9001, 0, 65535),
@@ -43,10 +96,14 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   SERVER_ID: optionalString,
 
-  REDIS_URL: optionalString,
+  TLS_CERT_FILE: readableFile(),
+  TLS_KEY_FILE: readableFile(),
+
+  REDIS_URL: urlOf(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL'),
   REDIS_HOST: optionalString,
   REDIS_PORT: int(6379, 1, 65535),
   REDIS_PASSWORD: optionalString,
+  REDIS_PASSWORD_FILE: readableFile(),
   REDIS_TLS: bool(false),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'must be up to 64 characters of A-Z a-z 0-9 : _ . -').default('ig:'),
   REDIS_CLUSTER_NODES: optionalString,
@@ -55,8 +112,10 @@ const schema = z.object({
   CLUSTERING_ENABLED: bool(true),
 
   JWT_SECRET: optionalString,
+  JWT_SECRET_FILE: readableFile(),
   JWT_PUBLIC_KEY: optionalString,
-  JWKS_URL: optionalString,
+  JWT_PUBLIC_KEY_FILE: readableFile(),
+  JWKS_URL: httpUrl(),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   JWT_REQUIRE_EXP: bool(true),
@@ -114,6 +173,8 @@ export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
   host: string;
+  /** PEM certificate chain and private key: the server then serves HTTPS and WSS itself. */
+  tls?: { cert: string; key: string };
   logLevel: Raw['LOG_LEVEL'];
   serverId: string;
   /** Undefined: the embedded in-memory engine. */
@@ -170,7 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     const issue = result.error.issues[0];
     const name = String(issue?.path[0] ?? 'configuration');
     const value = env[name];
-    const shown = name.includes('SECRET') || name.includes('KEY') || name.includes('TOKEN') || name.includes('PASSWORD') ? '' : value === undefined ? '' : ` (got "${value}")`;
+    // Credentials in a URL (redis://:password@host) are not shown either.
+    const shown = name.endsWith('_FILE') || name.includes('SECRET') || name.includes('KEY') || name.includes('TOKEN') || name.includes('PASSWORD') ? '' : value === undefined ? '' : ` (got "${value.replace(/\/\/[^/@\s]*@/, '//[redacted]@')}")`;
     throw new ConfigError(`Invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
   }
   const r = result.data;
@@ -179,20 +241,57 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`Invalid configuration: ${name} ${message}`);
   };
 
-  let secret = r.JWT_SECRET;
+  // A secret is given in the variable or, as mounted Kubernetes/Docker secrets are, in the file its `_FILE` twin names.
+  const fromFile = new Set<string>();
+  const secretValue = (name: string, direct: string | undefined, file: { text: string } | undefined): string | undefined => {
+    if (file === undefined) return direct;
+    if (direct !== undefined) fail(name, `and ${name}_FILE are both set: set only one`);
+    fromFile.add(name);
+    return file.text.replace(/[\r\n]+$/, '');
+  };
+  const named = (name: string) => (fromFile.has(name) ? `${name} (read from ${name}_FILE)` : name);
+  const jwtSecret = secretValue('JWT_SECRET', r.JWT_SECRET, r.JWT_SECRET_FILE);
+  const jwtPublicKey = secretValue('JWT_PUBLIC_KEY', r.JWT_PUBLIC_KEY, r.JWT_PUBLIC_KEY_FILE)?.replace(/\\n/g, '\n');
+  const redisPassword = secretValue('REDIS_PASSWORD', r.REDIS_PASSWORD, r.REDIS_PASSWORD_FILE);
+
+  let secret = jwtSecret;
   let secretGenerated = false;
-  const asymmetric = r.JWT_PUBLIC_KEY !== undefined || r.JWKS_URL !== undefined;
+  const asymmetric = jwtPublicKey !== undefined || r.JWKS_URL !== undefined;
   if (secret !== undefined) {
-    if (prod && secret.length < 64) fail('JWT_SECRET', 'must be at least 64 characters in production');
-    if (!prod && secret.length < 32) fail('JWT_SECRET', 'must be at least 32 characters');
+    if (prod && secret.length < 64) fail(named('JWT_SECRET'), 'must be at least 64 characters in production');
+    if (!prod && secret.length < 32) fail(named('JWT_SECRET'), 'must be at least 32 characters');
   } else if (prod && !asymmetric) {
     fail('JWT_SECRET', 'is required in production (or JWT_PUBLIC_KEY / JWKS_URL)');
   } else if (!asymmetric) {
     secret = randomBytes(48).toString('hex');
     secretGenerated = true;
   }
-  if (r.JWT_PUBLIC_KEY !== undefined && !r.JWT_PUBLIC_KEY.includes('-----BEGIN')) fail('JWT_PUBLIC_KEY', 'must be a PEM public key');
-  if (r.JWKS_URL !== undefined && !/^https?:\/\//.test(r.JWKS_URL)) fail('JWKS_URL', 'must be an http(s) URL');
+  if (jwtPublicKey !== undefined) {
+    try {
+      createPublicKey(jwtPublicKey);
+    } catch {
+      fail(named('JWT_PUBLIC_KEY'), 'must be a PEM public key');
+    }
+  }
+
+  let tls: Config['tls'];
+  if (r.TLS_CERT_FILE !== undefined || r.TLS_KEY_FILE !== undefined) {
+    if (r.TLS_KEY_FILE === undefined) return fail('TLS_KEY_FILE', 'must be set with TLS_CERT_FILE (both or neither)');
+    if (r.TLS_CERT_FILE === undefined) return fail('TLS_CERT_FILE', 'must be set with TLS_KEY_FILE (both or neither)');
+    const cert = r.TLS_CERT_FILE;
+    const key = r.TLS_KEY_FILE;
+    const check = (name: string, what: string, load: () => unknown) => {
+      try {
+        load();
+      } catch (err) {
+        fail(name, `"${name === 'TLS_CERT_FILE' ? cert.path : key.path}" ${what} (${err instanceof Error ? err.message : String(err)})`);
+      }
+    };
+    check('TLS_CERT_FILE', 'does not hold a PEM certificate', () => new X509Certificate(cert.text));
+    check('TLS_KEY_FILE', 'does not hold an unencrypted PEM private key', () => createPrivateKey(key.text));
+    check('TLS_KEY_FILE', 'does not match the certificate of TLS_CERT_FILE', () => createSecureContext({ cert: cert.text, key: key.text }));
+    tls = { cert: cert.text, key: key.text };
+  }
 
   const corsOrigins = r.CORS_ORIGIN.split(',').map((s) => s.trim()).filter(Boolean);
   if (corsOrigins.length === 0) fail('CORS_ORIGIN', 'must list at least one origin');
@@ -207,23 +306,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   if (r.REDIS_CLUSTER_NODES !== undefined) {
     const nodes = r.REDIS_CLUSTER_NODES.split(',').map((s) => s.trim()).filter(Boolean).map((hp) => {
       const m = /^([^:\s]+):(\d{1,5})$/.exec(hp);
-      if (!m) return fail('REDIS_CLUSTER_NODES', `has an invalid node "${hp}" (expected host:port)`);
-      return { host: m[1] as string, port: Number(m[2]) };
+      const port = Number(m?.[2]);
+      if (!m || port < 1 || port > 65535) return fail('REDIS_CLUSTER_NODES', `has an invalid node "${hp}" (expected host:port, port 1 to 65535)`);
+      return { host: m[1] as string, port };
     });
+    if (nodes.length === 0) fail('REDIS_CLUSTER_NODES', 'must list at least one host:port');
     redis = { clusterNodes: nodes, tls: r.REDIS_TLS, keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED !== 'false', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
-    if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
   } else if (r.REDIS_URL !== undefined || r.REDIS_HOST !== undefined) {
-    let url = r.REDIS_URL;
-    if (url === undefined) url = `${r.REDIS_TLS ? 'rediss' : 'redis'}://${r.REDIS_HOST}:${r.REDIS_PORT}`;
-    if (!/^rediss?:\/\//.test(url)) fail('REDIS_URL', 'must start with redis:// or rediss://');
-    try {
-      new URL(url);
-    } catch {
-      fail(r.REDIS_URL !== undefined ? 'REDIS_URL' : 'REDIS_HOST', 'does not form a valid Redis URL');
-    }
+    const url = r.REDIS_URL ?? `${r.REDIS_TLS ? 'rediss' : 'redis'}://${r.REDIS_HOST}:${r.REDIS_PORT}`;
+    if (!parseUrl(url, ['redis:', 'rediss:'])) fail('REDIS_HOST', `does not form a valid Redis URL (got "${r.REDIS_HOST}")`);
     redis = { url, tls: r.REDIS_TLS || url.startsWith('rediss://'), keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED === 'true', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
-    if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
   }
+  if (redis && redisPassword !== undefined) redis.password = redisPassword;
 
   const cfg: Config = {
     env: r.NODE_ENV,
@@ -236,7 +330,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       secretGenerated,
       requireExp: r.JWT_REQUIRE_EXP,
       ...(secret !== undefined && { secret }),
-      ...(r.JWT_PUBLIC_KEY !== undefined && { publicKey: r.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') }),
+      ...(jwtPublicKey !== undefined && { publicKey: jwtPublicKey }),
       ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
       ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),
       ...(r.JWT_AUDIENCE !== undefined && { audience: r.JWT_AUDIENCE }),
@@ -272,6 +366,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
+    ...(tls !== undefined && { tls }),
   };
   return deepFreeze(cfg);
 }

@@ -95,7 +95,8 @@ describe('the server process', () => {
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CORS_ORIGIN: 'https://app.example.com' }, /JWT_SECRET must be at least 64 characters in production/],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(64), CORS_ORIGIN: 'http://localhost:3000' }, /CORS_ORIGIN must not include localhost in production/],
     [{ CORS_ORIGIN: 'not a url' }, /CORS_ORIGIN has an invalid origin/],
-    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must start with redis:\/\//],
+    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/nope"\)/],
+    [{ REDIS_URL: 'redis://:s3cret@127.0.0.1:99999' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "redis:\/\/\[redacted\]@127\.0\.0\.1:99999"\)/],
     [{ HEARTBEAT_INTERVAL: '60000', HEARTBEAT_TIMEOUT: '30000' }, /HEARTBEAT_TIMEOUT must be greater than HEARTBEAT_INTERVAL/],
     [{ RATE_LIMIT_MESSAGES_PER_SECOND: '1.5' }, /RATE_LIMIT_MESSAGES_PER_SECOND must be an integer/],
     [{ REDIS_COMMAND_TIMEOUT: '50' }, /REDIS_COMMAND_TIMEOUT must be an integer from 100 to 600000/],
@@ -104,7 +105,7 @@ describe('the server process', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(pattern);
-    expect(r.stderr).not.toMatch(/at .*\(|node:internal/);
+    expect(r.stderr).not.toMatch(/at .*\(|node:internal|s3cret/);
   });
 
   it('in development without JWT_SECRET logs a generated secret and a token that works', async () => {
