@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
 import { Server, type ServerOptions } from 'socket.io';
 import type { AuthorizeHook } from './auth/authorize.js';
 import { createVerifier } from './auth/verify.js';
@@ -10,6 +10,7 @@ import type { Engine } from './engine/types.js';
 import { createHttpHandler, originAllowed } from './http/routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { drain } from './lifecycle/shutdown.js';
+import { listen } from './lifecycle/start.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
@@ -30,9 +31,12 @@ export interface RealtimeServer {
   readonly metrics: Metrics;
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
+  /** Rejects with a StartError naming PORT or HOST, and closes the server: nothing it opened keeps the process alive. */
   listen(port?: number, host?: string): Promise<{ port: number; host: string }>;
   /** Graceful shutdown: drain (up to SHUTDOWN_TIMEOUT), then close everything. */
   shutdown(reason?: string): Promise<void>;
+  /** Closes everything at once, without draining: Redis clients, adapter connections, timers, metrics. */
+  close(): Promise<void>;
 }
 
 /** The composition root: builds every part from the configuration, once. */
@@ -41,6 +45,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const logger = options.logger ?? createLogger(config.logLevel, { serverId: config.serverId });
   const metrics = createMetrics({ maxTenants: config.metricsMaxTenants, serverId: config.serverId });
   const lifecycle = new Lifecycle();
+  // Before anything that holds a connection or a timer open: a key it refuses leaves nothing to close.
+  const verify = createVerifier(config.jwt);
   const built = await buildEngine(config, logger, metrics);
   const engine = built.engine;
   const startedAt = Date.now();
@@ -50,7 +56,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
 
   // Header and request timeouts are enforced by a periodic check (30 s by default): check every second, so a
   // request whose headers trickle in (slow-loris) is closed close to its timeout instead of up to 30 s later.
-  const http = createHttpServer({ connectionsCheckingInterval: 1000 });
+  const http: HttpServer = config.tls
+    ? createHttpsServer({ ...config.tls, connectionsCheckingInterval: 1000 })
+    : createHttpServer({ connectionsCheckingInterval: 1000 });
   const ioOptions: Partial<ServerOptions> = {
     path: '/socket.io',
     transports: ['polling', 'websocket'],
@@ -82,7 +90,6 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     else next(new Error('Origin not allowed'));
   });
 
-  const verify = createVerifier(config.jwt);
   const realtime = attachRealtime(io, {
     config,
     engine,
@@ -122,6 +129,20 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   http.requestTimeout = 30_000;
 
   let shuttingDown: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (quiet = false) =>
+    (closing ??= (async () => {
+      realtime.stop();
+      clearInterval(limiterSweep);
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+        http.closeAllConnections();
+      });
+      await engine.close().catch((err: unknown) => logger.warn({ err }, 'engine close failed'));
+      lifecycle.set('closed');
+      metrics.close();
+      if (!quiet) logger.info('closed');
+    })());
   const server: RealtimeServer = {
     config,
     http,
@@ -131,31 +152,20 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     lifecycle,
     logger,
     listen(port = config.port, host = config.host) {
-      return new Promise((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(port, host, () => {
-          http.off('error', reject);
-          const addr = http.address() as AddressInfo;
-          resolve({ port: addr.port, host: addr.address });
-        });
+      return listen(http, port, host).catch((err: unknown) => {
+        // The caller learns why at once; the closing goes on (close() returns the same promise).
+        void close(true);
+        throw err;
       });
     },
     shutdown(reason = 'server shutting down') {
       shuttingDown ??= (async () => {
         await drain({ io, lifecycle, logger, reason, timeoutMs: config.shutdownTimeoutMs, jitterMs: config.reconnectJitterMs });
-        realtime.stop();
-        clearInterval(limiterSweep);
-        await new Promise<void>((resolve) => {
-          io.close(() => resolve());
-          http.closeAllConnections();
-        });
-        await engine.close().catch((err: unknown) => logger.warn({ err }, 'engine close failed'));
-        lifecycle.set('closed');
-        metrics.close();
-        logger.info('closed');
+        await close();
       })();
       return shuttingDown;
     },
+    close: () => close(),
   };
   return server;
 }

@@ -7,24 +7,15 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, connect, connectError, next, request, until } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runServerProcess, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { mintToken, TEST_JWT_SECRET } from '../helpers/tokens.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const TOKEN_CLI = fileURLToPath(new URL('../../dist/cli/token.js', import.meta.url));
 
-/** Runs the server entry point expecting it to refuse its configuration. */
-async function startFails(env: Record<string, string>, cwd?: string): Promise<{ code: number; stderr: string; stdout: string }> {
-  const { PATH } = process.env;
-  try {
-    await run(process.execPath, [MAIN], { env: { ...(PATH && { PATH }), PORT: '1', ...env }, timeout: 10_000, ...(cwd && { cwd }) });
-    throw new Error('the server started');
-  } catch (err) {
-    const e = err as { code: number; stderr: string; stdout: string };
-    return { code: e.code, stderr: e.stderr, stdout: e.stdout };
-  }
-}
+/** Runs the server entry point, with no variable but `env`, expecting it to refuse its configuration. */
+const startFails = (env: Record<string, string>, cwd?: string) => runServerProcess({ PORT: '1', ...env }, cwd === undefined ? {} : { cwd });
 
 describe('the server process', () => {
   let proc: ServerProcess | undefined;
@@ -103,7 +94,7 @@ describe('the server process', () => {
   ])('refuses a bad configuration with one line naming the variable: %o', async (env, pattern) => {
     const r = await startFails(env);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.lines).toEqual([r.stderr.trim()]);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(/at .*\(|node:internal|s3cret/);
   });
