@@ -42,9 +42,10 @@ COPY packages/protocol/package.json packages/protocol/
 COPY packages/server/package.json packages/server/
 COPY packages/client/package.json packages/client/
 # Production dependencies of the server workspace only (the protocol workspace
-# comes along as a linked dependency). --ignore-scripts: no install script runs;
-# bufferutil and utf-8-validate load their prebuilt binaries where one exists
-# for the platform, and ws falls back to plain JavaScript where none does.
+# comes along as a linked dependency). No install script runs (package.json
+# allowScripts denies them, --ignore-scripts makes sure): bufferutil loads its
+# prebuilt binary where one exists for the platform, and ws falls back to plain
+# JavaScript where none does.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --workspace=@intelgraph/websocket-server
 
