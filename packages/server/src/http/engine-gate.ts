@@ -1,10 +1,10 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { clientAddress, type SessionRefusal } from '../limits/index.js';
-import { createOriginPolicy, ORIGIN_REFUSAL, RefusalLog, refusalReadableBy, type OriginPolicy } from './origin.js';
+import type { RefusalLog } from '../refusal-log.js';
+import { createOriginPolicy, ORIGIN_REFUSAL, refusalReadableBy, type OriginPolicy } from './origin.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -91,23 +91,22 @@ export interface EngineGate {
  */
 export function createEngineGate(deps: {
   config: Readonly<Config>;
-  logger: Logger;
   metrics: Metrics;
+  refusals: RefusalLog;
   /** Admits a new session (the limits' session guard): undefined when admitted, else the refusal to answer. */
   admitSession: (req: IncomingMessage) => SessionRefusal | undefined;
 }): EngineGate {
   const { config, metrics } = deps;
   const origins = createOriginPolicy(config);
-  const log = new RefusalLog(deps.logger);
 
   function refused(req: IncomingMessage, transport: 'polling' | 'websocket'): void {
     metrics.connectionsRejected.inc({ code: 'ORIGIN_NOT_ALLOWED' });
-    log.refused({
-      origin: String(req.headers.origin).slice(0, LOGGED_ORIGIN_CHARS),
-      ownOrigin: origins.ownOrigin(req),
-      transport,
-      ip: clientAddress(req.headers, req.socket.remoteAddress, config.trustProxy),
-    });
+    deps.refusals.refused(
+      clientAddress(req.headers, req.socket.remoteAddress, config.trustProxy),
+      { origin: String(req.headers.origin).slice(0, LOGGED_ORIGIN_CHARS), ownOrigin: origins.ownOrigin(req), transport },
+      'origin not allowed: add it to CORS_ORIGIN if it is a trusted web application',
+      'warn',
+    );
   }
 
   return {

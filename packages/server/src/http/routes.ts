@@ -20,8 +20,6 @@ export interface HttpDeps {
   lifecycle: Lifecycle;
   io: IoServer;
   startedAt: number;
-  /** Refreshes gauges read from the stores before a scrape. */
-  beforeScrape?: () => Promise<void>;
 }
 
 const publishSchema = z.object({
@@ -126,7 +124,10 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   async function scrape(res: ServerResponse) {
-    await deps.beforeScrape?.().catch(() => {});
+    // Gauges read from the stores where that is cheap (the embedded engine), refreshed for each scrape.
+    const [presence, history] = await Promise.all([engine.presence.size?.(), engine.stream.size?.()]).catch(() => []);
+    if (presence !== undefined) metrics.presenceEntries.set(presence);
+    if (history !== undefined) metrics.historyMessages.set(history);
     const text = await metrics.registry.metrics();
     send(res, 200, text, { 'content-type': metrics.registry.contentType });
   }

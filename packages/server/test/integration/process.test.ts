@@ -8,24 +8,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { secretId } from '../../src/auth/secrets.js';
 import { closeAll, connect, connectError, next, request, until } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runServerProcess, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { mintToken, TEST_JWT_SECRET } from '../helpers/tokens.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const TOKEN_CLI = fileURLToPath(new URL('../../dist/cli/token.js', import.meta.url));
 
-/** Runs the server entry point expecting it to refuse its configuration. */
-async function startFails(env: Record<string, string>, cwd?: string): Promise<{ code: number; stderr: string; stdout: string }> {
-  const { PATH } = process.env;
-  try {
-    await run(process.execPath, [MAIN], { env: { ...(PATH && { PATH }), PORT: '1', ...env }, timeout: 10_000, ...(cwd && { cwd }) });
-    throw new Error('the server started');
-  } catch (err) {
-    const e = err as { code: number; stderr: string; stdout: string };
-    return { code: e.code, stderr: e.stderr, stdout: e.stdout };
-  }
-}
+/** Runs the server entry point, with no variable but `env`, expecting it to refuse its configuration. */
+const startFails = (env: Record<string, string>, cwd?: string) => runServerProcess({ PORT: '1', ...env }, cwd === undefined ? {} : { cwd });
 
 describe('the server process', () => {
   let proc: ServerProcess | undefined;
@@ -96,7 +87,8 @@ describe('the server process', () => {
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CORS_ORIGIN: 'https://app.example.com' }, /JWT_SECRET must be at least 64 characters in production/],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(64), CORS_ORIGIN: 'http://localhost:3000' }, /CORS_ORIGIN must not include localhost in production/],
     [{ CORS_ORIGIN: 'not a url' }, /CORS_ORIGIN has an invalid origin/],
-    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must start with redis:\/\//],
+    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/nope"\)/],
+    [{ REDIS_URL: 'redis://:s3cret@127.0.0.1:99999' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "redis:\/\/\[redacted\]@127\.0\.0\.1:99999"\)/],
     [{ HEARTBEAT_INTERVAL: '60000', HEARTBEAT_TIMEOUT: '30000' }, /HEARTBEAT_TIMEOUT must be greater than HEARTBEAT_INTERVAL/],
     [{ RATE_LIMIT_MESSAGES_PER_SECOND: '1.5' }, /RATE_LIMIT_MESSAGES_PER_SECOND must be an integer/],
     [{ REDIS_COMMAND_TIMEOUT: '50' }, /REDIS_COMMAND_TIMEOUT must be an integer from 100 to 600000/],
@@ -111,9 +103,9 @@ describe('the server process', () => {
   ])('refuses a bad configuration with one line naming the variable: %o', async (env, pattern) => {
     const r = await startFails(env);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.lines).toEqual([r.stderr.trim()]);
     expect(r.stderr).toMatch(pattern);
-    expect(r.stderr).not.toMatch(/at .*\(|node:internal/);
+    expect(r.stderr).not.toMatch(/at .*\(|node:internal|s3cret/);
     for (const [name, value] of Object.entries(env)) if (name.includes('SECRET')) expect(r.stderr).not.toContain(value.slice(-31));
   });
 
