@@ -226,6 +226,18 @@ export interface CounterStore {
   touch(members: { key: string; member: string }[], now: number): Promise<void>;
 }
 
+/**
+ * Revocations of users' tokens: a user's tokens issued before a time are refused until the
+ * revocation expires (once every token it covers has expired). A later revocation of the same user
+ * covers every token an earlier one did: the latest time is kept, with the latest expiry.
+ */
+export interface RevocationStore {
+  /** Refuses the user's tokens issued before `before` (ms) until `until` (ms); returns the time now in force. */
+  revoke(tenantId: string, userId: string, before: number, until: number): Promise<number>;
+  /** The time (ms) before which the user's tokens are refused, or undefined. */
+  revokedBefore(tenantId: string, userId: string, now: number): Promise<number | undefined>;
+}
+
 export interface Closer {
   close(): Promise<void>;
 }
@@ -243,5 +255,6 @@ export interface Engine extends Closer {
   /** Token buckets shared by every instance of the deployment (one process for the embedded engine). */
   readonly rateLimiter: RateLimiter;
   readonly counters: CounterStore;
+  readonly revocations: RevocationStore;
   readonly health: HealthCheck[];
 }

@@ -1,10 +1,12 @@
 import { createMemoryEngine } from '../../src/engine/memory/engine.js';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
 import { MemoryCounterStore, MemoryRateLimiter } from '../../src/engine/memory/rate-limiter.js';
+import { MemoryRevocationStore } from '../../src/engine/memory/revocations.js';
 import type { StreamInstance } from './stream.contract.js';
 import { counterContract } from './counter.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
+import { revocationContract } from './revocation.contract.js';
 import { streamContract } from './stream.contract.js';
 
 streamContract('memory', {
@@ -31,5 +33,11 @@ rateLimiterContract('memory', {
 counterContract('memory', {
   async create() {
     return { store: new MemoryCounterStore(), close: async () => {} };
+  },
+});
+
+revocationContract('memory', {
+  async create() {
+    return { store: new MemoryRevocationStore(), close: async () => {} };
   },
 });

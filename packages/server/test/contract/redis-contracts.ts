@@ -4,11 +4,13 @@ import { RedisCounterStore } from '../../src/engine/redis/counters.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
 import { RedisPresenceStore } from '../../src/engine/redis/presence.js';
 import { RedisRateLimiter } from '../../src/engine/redis/rate-limiter.js';
+import { RedisRevocationStore } from '../../src/engine/redis/revocations.js';
 import { RedisRoomStream } from '../../src/engine/redis/stream.js';
 import type { Retention } from '../../src/engine/types.js';
 import { counterContract } from './counter.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
+import { revocationContract } from './revocation.contract.js';
 import { streamContract, type StreamContext, type StreamInstance } from './stream.contract.js';
 
 /** A private Redis (or Cluster) for the contracts; read when a test runs, after the suite's beforeAll started it. */
@@ -35,7 +37,7 @@ async function countKeys(masters: Redis[], prefix: string): Promise<number> {
 }
 
 /**
- * The room stream, presence, rate-limiter and counter contracts on Redis stores. Each store gets its
+ * The room stream, presence, rate-limiter, counter and revocation contracts on Redis stores. Each store gets its
  * own key prefix, as separate deployments would: a sweep sees only its rooms.
  */
 export function redisContracts(name: string, env: () => RedisEnv, variants: { sharded: boolean; label: string }[]): void {
@@ -108,6 +110,11 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
   counterContract(name, {
     async create() {
       return { store: new RedisCounterStore({ client: env().client, keys: keys() }), close: async () => {} };
+    },
+  });
+  revocationContract(name, {
+    async create() {
+      return { store: new RedisRevocationStore({ client: env().client, keys: keys() }), close: async () => {} };
     },
   });
 }

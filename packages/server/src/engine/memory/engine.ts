@@ -1,6 +1,7 @@
 import type { Engine, Retention } from '../types.js';
 import { MemoryPresenceStore } from './presence.js';
 import { MemoryCounterStore, MemoryRateLimiter } from './rate-limiter.js';
+import { MemoryRevocationStore } from './revocations.js';
 import { MemoryRoomStream } from './stream.js';
 
 export interface MemoryEngineOptions {
@@ -14,9 +15,11 @@ export interface MemoryEngineOptions {
 export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readonly stream: MemoryRoomStream } {
   const rateLimiter = new MemoryRateLimiter();
   const stream = new MemoryRoomStream(opts.retention, rateLimiter);
+  const revocations = new MemoryRevocationStore();
   const timer = setInterval(() => {
     stream.sweep();
     rateLimiter.sweep();
+    revocations.sweep();
   }, opts.sweepIntervalMs ?? 30_000);
   timer.unref();
   return {
@@ -25,6 +28,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readon
     presence: new MemoryPresenceStore(opts.presenceTimeoutMs),
     rateLimiter,
     counters: new MemoryCounterStore(),
+    revocations,
     health: [],
     async close() {
       clearInterval(timer);

@@ -5,6 +5,7 @@ import { RedisCounterStore } from './counters.js';
 import { KeySpace } from './keys.js';
 import { RedisPresenceStore } from './presence.js';
 import { RedisRateLimiter } from './rate-limiter.js';
+import { RedisRevocationStore } from './revocations.js';
 import { RedisRoomStream } from './stream.js';
 
 export interface RedisEngineOptions {
@@ -149,6 +150,7 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine & { readonly
       ...common,
       ...(opts.counterStaleMs !== undefined ? { staleMs: opts.counterStaleMs } : {}),
     }),
+    revocations: new RedisRevocationStore({ client, ...common }),
     health,
     async close() {
       const own = subscriber && subscriber !== client ? subscriber : undefined;

@@ -75,6 +75,11 @@ export class KeySpace {
     return `${this.prefix}rate:{${group}}:${key}`;
   }
 
+  /** A user's revocation (the time before which its tokens are refused); the tenant id holds no `:`. */
+  revocation(tenantId: string, userId: string): string {
+    return `${this.prefix}revoked:${tenantId}:${userId}`;
+  }
+
   counter(key: string): string {
     return `${this.prefix}count:${key}`;
   }
