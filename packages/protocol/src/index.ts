@@ -50,6 +50,10 @@ const CATALOGUE = {
   INTERNAL: { message: 'Internal error', httpStatus: 500, retryable: true, reconnect: 'retry' },
   NOT_FOUND: { message: 'Not found', httpStatus: 404, retryable: false, reconnect: 'stop' },
   METHOD_NOT_ALLOWED: { message: 'Method not allowed', httpStatus: 405, retryable: false, reconnect: 'stop' },
+  // Issued before the user's tokens were revoked: a token issued since then is accepted.
+  TOKEN_REVOKED: { message: 'The token has been revoked', httpStatus: 401, retryable: false, reconnect: 'renew' },
+  // The application's authorization backend did not answer in time (or answered nonsense): it may later.
+  BACKEND_UNAVAILABLE: { message: 'The authorization backend is unavailable', httpStatus: 503, retryable: true, reconnect: 'retry' },
 } as const satisfies Record<string, ErrorInfo>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
@@ -246,8 +250,14 @@ export interface RoomJoined {
   room: string;
   metadata?: Metadata;
 }
+/**
+ * Why the server took a connection out of a room without it asking: `removed` by the application
+ * (the server API). Absent after the connection's own `room:leave`.
+ */
+export type RoomLeftReason = 'removed';
 export interface RoomLeft {
   room: string;
+  reason?: RoomLeftReason;
 }
 export interface PresenceJoin {
   room: string;
@@ -268,6 +278,11 @@ export interface SystemRestart {
 export interface SystemError {
   code: ErrorCode;
   message: string;
+  /**
+   * True when the server closes the connection right after this event: reconnect (or not) as
+   * `reconnectAdvice(code)` says for a refused connection.
+   */
+  disconnect?: boolean;
 }
 export interface ConnectErrorData {
   code: ErrorCode;

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
+import { parseApiKeys, type ApiKeyEntry } from './api/keys.js';
 import { envSchema, parseUrl, type Env } from './config-schema.js';
 
 export { httpUrl, readableFile, urlOf } from './config-schema.js';
@@ -58,6 +59,35 @@ export interface LimitsConfig {
   presenceUpdateIntervalMs: number;
 }
 
+/** The server API (`/api/v1`): its keys and the limits of its calls. */
+export interface ApiConfig {
+  /** API_KEYS entries, then API_KEY as an operator key (`*`). Empty: the API is disabled. */
+  keys: readonly ApiKeyEntry[];
+  /** Calls per key, shared by every instance. */
+  rate: { rate: number; burst: number };
+  /** Largest body of a batch of messages. */
+  maxBodyBytes: number;
+  /** How long a revocation is kept: JWT_MAX_AGE when set (no token it covers lives longer), else REVOCATION_TTL. */
+  revocationTtlSeconds: number;
+}
+
+/** AUTH_PROXY_URL, JOIN_PROXY_URL, PUBLISH_PROXY_URL: the application's backend decides connects, joins and sends. */
+export interface BackendAuthConfig {
+  connectUrl?: string;
+  joinUrl?: string;
+  publishUrl?: string;
+  /** Signs every request (X-Webhook-Signature). */
+  secret: string;
+  timeoutMs: number;
+  /** Decisions are reused for this long per user, room and action (0: never). */
+  cacheTtlMs: number;
+  cacheSize: number;
+  /** What a backend that fails, times out or answers nonsense yields: a BACKEND_UNAVAILABLE refusal, or an allow. */
+  failurePolicy: 'refuse' | 'allow';
+  /** Consecutive failures that open the circuit (0: never), and how long it stays open before one trial call. */
+  breaker: { failures: number; cooldownMs: number };
+}
+
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -76,6 +106,8 @@ export interface Config {
   trustProxy: boolean;
   statsToken?: string;
   apiKey?: string;
+  api: ApiConfig;
+  backendAuth?: BackendAuthConfig;
   persistence: { enabled: boolean; ttlSeconds: number; maxMessages: number; dedupeWindowSeconds: number };
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
@@ -124,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   if (r.HEARTBEAT_TIMEOUT <= r.HEARTBEAT_INTERVAL) fail('HEARTBEAT_TIMEOUT', 'must be greater than HEARTBEAT_INTERVAL');
   const redis = redisConfig(r, secrets.redisPassword);
   const tls = tlsConfig(r);
+  const jwt = jwtConfig(r, prod, secrets);
+  const backendAuth = backendAuthConfig(r, secrets);
   return deepFreeze<Config>({
     env: r.NODE_ENV,
     port: r.PORT,
@@ -131,7 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     logLevel: r.LOG_LEVEL,
     serverId: r.SERVER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     clustering: r.CLUSTERING_ENABLED,
-    jwt: jwtConfig(r, prod, secrets),
+    jwt,
+    api: apiConfig(r, secrets, jwt),
     corsOrigins: corsOrigins(r, prod),
     trustProxy: r.TRUST_PROXY,
     persistence: {
@@ -157,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
     ...(tls !== undefined && { tls }),
+    ...(backendAuth !== undefined && { backendAuth }),
   });
 }
 
@@ -178,6 +214,8 @@ interface Secrets {
   jwtSecret?: string;
   jwtPublicKey?: string;
   redisPassword?: string;
+  apiKeys?: string;
+  authProxySecret?: string;
   /** The variable's name as messages should give it (`JWT_SECRET (read from JWT_SECRET_FILE)`). */
   named(name: string): string;
 }
@@ -193,7 +231,11 @@ function mountedSecrets(r: Env): Secrets {
   const jwtSecret = value('JWT_SECRET', r.JWT_SECRET, r.JWT_SECRET_FILE);
   const jwtPublicKey = value('JWT_PUBLIC_KEY', r.JWT_PUBLIC_KEY, r.JWT_PUBLIC_KEY_FILE)?.replace(/\\n/g, '\n');
   const redisPassword = value('REDIS_PASSWORD', r.REDIS_PASSWORD, r.REDIS_PASSWORD_FILE);
+  const apiKeys = value('API_KEYS', r.API_KEYS, r.API_KEYS_FILE);
+  const authProxySecret = value('AUTH_PROXY_SECRET', r.AUTH_PROXY_SECRET, r.AUTH_PROXY_SECRET_FILE);
   return {
+    ...(apiKeys !== undefined && { apiKeys }),
+    ...(authProxySecret !== undefined && { authProxySecret }),
     ...(jwtSecret !== undefined && { jwtSecret }),
     ...(jwtPublicKey !== undefined && { jwtPublicKey }),
     ...(redisPassword !== undefined && { redisPassword }),
@@ -247,6 +289,47 @@ function jwtConfig(r: Env, prod: boolean, s: Secrets): JwtConfig {
     ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
     ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),
     ...(r.JWT_AUDIENCE !== undefined && { audience: r.JWT_AUDIENCE }),
+  };
+}
+
+/** API_KEYS (one entry a line or comma-separated in API_KEYS_FILE) and API_KEY, the API's limits, and how long revocations last. */
+function apiConfig(r: Env, s: Secrets, jwt: JwtConfig): ApiConfig {
+  const parsed = parseApiKeys(commaList(s.apiKeys?.replace(/\s*\n\s*/g, ',')));
+  if ('error' in parsed) return fail(s.named('API_KEYS'), parsed.error);
+  const keys = [...parsed.keys];
+  if (r.API_KEY !== undefined) {
+    if (keys.some((k) => k.key === r.API_KEY)) fail('API_KEY', 'is also listed in API_KEYS: list each key once');
+    keys.push({ tenant: '*', key: r.API_KEY });
+  }
+  const ttl = parseDuration(r.REVOCATION_TTL);
+  if (ttl === undefined || ttl < 60 || ttl > 315_360_000) fail('REVOCATION_TTL', `must be a duration from 60s to 3650d, like 24h or 7d (got "${r.REVOCATION_TTL}")`);
+  return {
+    keys,
+    rate: { rate: r.API_RATE_LIMIT_PER_SECOND, burst: r.API_RATE_LIMIT_BURST },
+    maxBodyBytes: r.API_MAX_BODY_BYTES,
+    revocationTtlSeconds: jwt.maxAgeSeconds ?? (ttl as number),
+  };
+}
+
+/** The authorization proxies: any of the three URLs, with the secret that signs their requests. */
+function backendAuthConfig(r: Env, s: Secrets): BackendAuthConfig | undefined {
+  const urls = {
+    ...(r.AUTH_PROXY_URL !== undefined && { connectUrl: r.AUTH_PROXY_URL }),
+    ...(r.JOIN_PROXY_URL !== undefined && { joinUrl: r.JOIN_PROXY_URL }),
+    ...(r.PUBLISH_PROXY_URL !== undefined && { publishUrl: r.PUBLISH_PROXY_URL }),
+  };
+  if (Object.keys(urls).length === 0) return undefined;
+  const secret = s.authProxySecret;
+  if (secret === undefined) return fail('AUTH_PROXY_SECRET', 'is required with AUTH_PROXY_URL, JOIN_PROXY_URL or PUBLISH_PROXY_URL (it signs their requests)');
+  if (secret.length < 32) fail(s.named('AUTH_PROXY_SECRET'), 'must be at least 32 characters');
+  return {
+    ...urls,
+    secret,
+    timeoutMs: r.AUTH_PROXY_TIMEOUT,
+    cacheTtlMs: r.AUTH_PROXY_CACHE_TTL,
+    cacheSize: r.AUTH_PROXY_CACHE_SIZE,
+    failurePolicy: r.AUTH_PROXY_FAILURE_POLICY,
+    breaker: { failures: r.AUTH_PROXY_BREAKER_FAILURES, cooldownMs: r.AUTH_PROXY_BREAKER_COOLDOWN },
   };
 }
 

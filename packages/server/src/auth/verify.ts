@@ -25,6 +25,10 @@ export interface Identity {
   roles: string[];
   /** Allowed room patterns; undefined means every room of the tenant. */
   rooms?: string[];
+  /** Milliseconds since the epoch: `iat`, when the token has one (revocations refuse tokens issued before a time). */
+  issuedAt?: number;
+  /** The token's verified claims, kept only for the authorization proxies (VerifierOptions.keepClaims). */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 const claimsSchema = z.object({
@@ -47,6 +51,8 @@ export interface VerifierOptions {
   requireExp: boolean;
   /** Refuse tokens issued (`iat`) longer ago than this; undefined: no limit. */
   maxAgeSeconds?: number;
+  /** Keep every claim in `Identity.claims` (the authorization proxies send them to the backend). */
+  keepClaims?: boolean;
 }
 
 export type TokenVerifier = (token: string) => Promise<Identity>;
@@ -162,6 +168,8 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
     const c = claims.data;
     const identity: Identity = { userId: c.sub, tenantId: c.tenantId, roles: c.roles ?? [] };
     if (c.exp !== undefined) identity.expiresAt = c.exp * 1000;
+    if (c.iat !== undefined) identity.issuedAt = c.iat * 1000;
+    if (opts.keepClaims) identity.claims = payload as Record<string, unknown>;
     if (opts.maxAgeSeconds !== undefined && c.iat !== undefined) {
       const now = Date.now();
       if (c.iat * 1000 > now + IAT_CLOCK_SKEW_SECONDS * 1000) throw new CodedError('AUTH_INVALID', "The token's iat claim is in the future");

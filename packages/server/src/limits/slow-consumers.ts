@@ -8,7 +8,7 @@ const MAX_POLLING_PACKETS = 10_000;
 export interface WatchedConnection {
   readonly id: string;
   readonly conn: unknown;
-  emit(event: 'system:error', data: { code: 'RATE_LIMITED'; message: string }): unknown;
+  emit(event: 'system:error', data: { code: 'RATE_LIMITED'; message: string; disconnect: true }): unknown;
   disconnect(close: boolean): unknown;
 }
 
@@ -49,7 +49,7 @@ export function watchSlowConsumers(
       opts.metrics.errors.inc({ type: 'RATE_LIMITED' });
       opts.metrics.rateLimited.inc({ scope: 'slow_consumer' });
       opts.logger.warn({ connectionId: socket.id, pendingBytes: bytes, pendingPackets: packets }, 'slow consumer disconnected');
-      socket.emit('system:error', { code: 'RATE_LIMITED', message: 'Slow consumer: too much unread output, disconnecting' });
+      socket.emit('system:error', { code: 'RATE_LIMITED', message: 'Slow consumer: too much unread output, disconnecting', disconnect: true });
       socket.disconnect(true);
       // The transport may never drain: do not wait for it.
       (socket.conn as { close?: () => void }).close?.();

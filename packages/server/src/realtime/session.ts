@@ -64,7 +64,7 @@ export function createSession(deps: RealtimeDeps) {
   const queue = new ExpiryQueue((socket) => {
     if (socket.data.closed) return;
     deps.metrics.errors.inc({ type: 'AUTH_EXPIRED' });
-    socket.emit('system:error', { code: 'AUTH_EXPIRED', message: 'The token has expired: reconnect with a new token' });
+    socket.emit('system:error', { code: 'AUTH_EXPIRED', message: 'The token has expired: reconnect with a new token', disconnect: true });
     socket.disconnect(true);
   });
 
