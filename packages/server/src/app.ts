@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AuthorizeHook } from './auth/authorize.js';
+import { createBackendAuthorization } from './auth/proxy.js';
 import { createVerifier } from './auth/verify.js';
 import type { Config } from './config.js';
 import { buildEngine } from './engine/factory.js';
@@ -51,14 +52,15 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const metrics = createMetrics({ maxTenants: config.metricsMaxTenants, serverId: config.serverId });
   const lifecycle = new Lifecycle();
   // Before anything that holds a connection or a timer open: a key it refuses leaves nothing to close.
-  const verify = createVerifier(config.jwt, metrics);
+  const verify = createVerifier({ ...config.jwt, keepClaims: config.backendAuth !== undefined }, metrics);
   const { engine, adapter } = await buildEngine(config, logger, metrics);
   const refusals = new RefusalLog(logger);
   const limits = createLimits({ config, counters: engine.counters, metrics, logger, refusals });
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
   const io = createIoServer(http, config, gate, adapter);
-  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }) });
+  const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
+  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
   const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt: Date.now() });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();

@@ -179,13 +179,38 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       labelNames: ['kid', 'result'] as const,
       registers: [registry],
     }),
+    authProxyCalls: new client.Counter({
+      name: 'websocket_auth_proxy_requests_total',
+      help: 'Authorization proxy decisions by action (connect, join, publish) and outcome: allow, refuse, cached (an earlier decision reused), timeout, error (no answer, a non-2xx status or an invalid answer), circuit_open (no request made)',
+      labelNames: ['action', 'outcome'] as const,
+      registers: [registry],
+    }),
+    authProxyLatency: new client.Histogram({
+      name: 'websocket_auth_proxy_latency_ms',
+      help: 'Authorization proxy request duration in milliseconds, by action (requests made, answered or not)',
+      labelNames: ['action'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    authProxyCircuitOpen: new client.Gauge({
+      name: 'websocket_auth_proxy_circuit_open',
+      help: '1 while the circuit breaker of an authorization proxy is open (requests not made), by action',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
+    apiRequests: new client.Counter({
+      name: 'websocket_api_requests_total',
+      help: 'Server API (/api/v1) requests by route and status',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
     close() {
       lag.disable();
       registry.clear();
     },
   };
   for (const r of ['hit', 'miss']) m.historyRecoveries.inc({ result: r }, 0);
-  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer']) m.rateLimited.inc({ scope: s }, 0);
+  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer', 'api_key']) m.rateLimited.inc({ scope: s }, 0);
   return m;
 }
 

@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { httpStatusOf, ROOM_NAME_PATTERN, TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
+import { ROOM_NAME_PATTERN, TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import type { Config } from '../config.js';
 import type { Engine } from '../engine/types.js';
 import { CodedError, toCoded, UnavailableError } from '../errors.js';
@@ -9,8 +8,9 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { jsonSize } from '../validation.js';
+import { publishBackendMessage } from '../api/publish.js';
 import { createOriginPolicy } from './origin.js';
+import { bearerMatches, messageBodyLimit, readJson, send, sendError } from './respond.js';
 
 export interface HttpDeps {
   config: Readonly<Config>;
@@ -20,6 +20,8 @@ export interface HttpDeps {
   lifecycle: Lifecycle;
   io: IoServer;
   startedAt: number;
+  /** Routes served under a path prefix of their own (the server API under `/api/v1`). */
+  mounted?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> };
 }
 
 const publishSchema = z.object({
@@ -29,55 +31,6 @@ const publishSchema = z.object({
   persistent: z.boolean().optional(),
   from: z.string().min(1).max(256).optional(),
 });
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
-
-/** An error answer: the code's status from the protocol's catalogue, and `{ error, message }`. */
-function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
-  const coded = toCoded(err);
-  send(res, httpStatusOf(coded.code), { error: coded.code, message: coded.message }, headers);
-}
-
-/** Constant-time comparison of a presented bearer token with the expected one. */
-export function bearerMatches(req: IncomingMessage, expected: string | undefined): boolean {
-  if (expected === undefined) return false;
-  const header = req.headers.authorization;
-  if (typeof header !== 'string' || !/^Bearer\s+/i.test(header)) return false;
-  const given = Buffer.from(header.replace(/^Bearer\s+/i, '').trim());
-  const want = Buffer.from(expected);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
-function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = () => {
-      // Answer now and close the connection once the answer is out; the rest of the body is read and dropped.
-      res.setHeader('connection', 'close');
-      req.removeAllListeners('data');
-      req.resume();
-      reject(new CodedError('PAYLOAD_TOO_LARGE', `Bodies are limited to ${limit} bytes`));
-    };
-    if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge();
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) return tooLarge();
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 /** The HTTP routes other than Socket.IO's own. */
 export function createHttpHandler(deps: HttpDeps) {
@@ -166,33 +119,15 @@ export function createHttpHandler(deps: HttpDeps) {
     if (config.apiKey === undefined) throw new CodedError('FORBIDDEN', 'The publish API is disabled: set API_KEY');
     if (!req.headers.authorization) throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <API_KEY> is required');
     if (!bearerMatches(req, config.apiKey)) throw new CodedError('AUTH_INVALID', 'Invalid API key');
-    const type = req.headers['content-type'] ?? '';
-    if (!/^application\/json\b/i.test(type)) throw new CodedError('INVALID_PAYLOAD', 'Content-Type must be application/json');
-    const text = await readBody(req, res, config.maxMessageBytes === 0 ? config.maxHttpBufferSize : Math.max(config.maxMessageBytes, 1024) + 4096);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new CodedError('INVALID_PAYLOAD', 'The body is not valid JSON');
-    }
+    const body = await readJson(req, res, messageBodyLimit(config));
     const r = publishSchema.safeParse(body);
     if (!r.success) {
       const field = String(r.error.issues[0]?.path[0] ?? 'body');
       throw new CodedError(field === 'room' ? 'INVALID_ROOM' : 'INVALID_PAYLOAD', `Invalid field "${field}"`);
     }
     const p = r.data;
-    if (p.payload === undefined) throw new CodedError('INVALID_PAYLOAD', 'A payload is required');
-    const size = jsonSize(p.payload);
-    if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
-    const persistent = p.persistent === true;
-    if (persistent && !config.persistence.enabled) throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server');
-    const result = await engine.stream.publish(
-      { tenantId: p.tenantId, room: p.room },
-      { from: p.from ?? 'system', payload: p.payload, timestamp: Date.now() },
-      { persistent },
-    );
-    if (persistent) metrics.messagesPersisted.inc({ tenant: metrics.tenant(p.tenantId) });
-    send(res, 200, { messageId: result.message.id });
+    const result = await publishBackendMessage({ config, stream: engine.stream, metrics }, { tenantId: p.tenantId, room: p.room }, p);
+    send(res, 200, { messageId: result.messageId });
   }
 
   type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -214,7 +149,7 @@ export function createHttpHandler(deps: HttpDeps) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
       res.setHeader('access-control-allow-headers', 'authorization, content-type');
-      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+      res.setHeader('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS');
     }
     try {
       if (req.method === 'OPTIONS') {
@@ -223,6 +158,8 @@ export function createHttpHandler(deps: HttpDeps) {
         return;
       }
       if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+      const mounted = deps.mounted;
+      if (mounted && (url.pathname === mounted.prefix || url.pathname.startsWith(`${mounted.prefix}/`))) return await mounted.handle(req, res, url);
       const methods = routes.get(url.pathname);
       if (!methods) return sendError(res, new CodedError('NOT_FOUND'));
       const route = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));

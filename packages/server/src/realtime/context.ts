@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'socket.io';
 import type { ClientToServerEvents, Metadata, PresenceStatus, ServerToClientEvents } from '@intelgraph/websocket-protocol';
 import type { AuthorizeHook } from '../auth/authorize.js';
+import type { BackendAuthorization } from '../auth/proxy.js';
 import type { Identity, TokenVerifier } from '../auth/verify.js';
 import type { Config } from '../config.js';
 import type { Engine, RoomKey } from '../engine/types.js';
@@ -33,8 +34,13 @@ export interface ConnState {
   limits: ConnectionLimits | undefined;
 }
 
-export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;
-export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;
+/** Events between instances (`serverSideEmit`): actions on connections wherever they are (control.ts). */
+export interface ServerSideEvents {
+  'connections:control': (command: unknown) => void;
+}
+
+export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, ConnState>;
+export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, ConnState>;
 
 /** What the real-time layer is built from (all made once in the composition root). */
 export interface RealtimeDeps {
@@ -46,5 +52,7 @@ export interface RealtimeDeps {
   refusals: RefusalLog;
   verify: TokenVerifier;
   authorize?: AuthorizeHook;
+  /** The application's backend deciding connects, joins and sends (AUTH_PROXY_URL...). */
+  backend?: BackendAuthorization;
   lifecycle: Lifecycle;
 }

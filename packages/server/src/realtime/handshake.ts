@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
+import type { ProxyConnection } from '../auth/proxy.js';
+import { assertNotRevoked } from '../auth/revocation.js';
 import { CodedError, toCoded, UnavailableError } from '../errors.js';
 import { clientAddress } from '../limits/index.js';
 import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps } from './context.js';
@@ -10,6 +12,19 @@ export function extractToken(auth: Record<string, unknown> | undefined, headers:
   const header = headers.authorization;
   if (typeof header === 'string' && /^Bearer\s+/i.test(header)) return header.replace(/^Bearer\s+/i, '').trim();
   return query.token;
+}
+
+/** The connection as the authorization backend sees it at the handshake. */
+function handshakeConnection(id: string, serverId: string, address: string, headers: IncomingMessage['headers']): ProxyConnection {
+  const origin = headers.origin;
+  const userAgent = headers['user-agent'];
+  return {
+    id,
+    serverId,
+    address,
+    ...(typeof origin === 'string' && { origin: origin.slice(0, 512) }),
+    ...(typeof userAgent === 'string' && { userAgent: userAgent.slice(0, 512) }),
+  };
 }
 
 /** What a connection's handshake keeps of its auth, query and headers once it is admitted. */
@@ -37,10 +52,15 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         if (requested !== identity.tenantId) throw new CodedError('TENANT_MISMATCH');
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
+      if (deps.backend) await deps.backend.connect(identity, handshakeConnection(socket.id, config.serverId, address, hs.headers));
       await limits.acquireConnection(identity, socket.id);
-      if (!deps.lifecycle.accepting) {
+      // The revocation is read last: one recorded after this read is announced once the connection is registered.
+      const refusal = deps.lifecycle.accepting
+        ? await assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err)
+        : new CodedError('SHUTTING_DOWN');
+      if (refusal !== undefined) {
         await limits.releaseConnection(identity, socket.id).catch(() => {});
-        throw new CodedError('SHUTTING_DOWN');
+        throw refusal;
       }
       const state: ConnState = {
         identity,

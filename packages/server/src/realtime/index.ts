@@ -2,6 +2,7 @@ import { parseRoomKey } from '../engine/types.js';
 import type { EngineSession } from '../limits/index.js';
 import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
+import { createConnectionControl, type ConnectionControl } from './control.js';
 import { createDispatcher } from './events.js';
 import { handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
@@ -10,8 +11,11 @@ import { createSession } from './session.js';
 import { trimConnection } from './footprint.js';
 import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
 
-/** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
-export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
+/**
+ * Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers, and
+ * the actions on connections wherever they are (for the server API).
+ */
+export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void; control: ConnectionControl } {
   const { engine, metrics, logger, config, limits } = deps;
   batchBufferedWrites();
   mergeFrameWrites();
@@ -97,7 +101,9 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
 
   const stopMaintenance = presence.startMaintenance();
   const stopWatch = limits.watchOutput(() => io.of('/').sockets.values());
+  const control = createConnectionControl({ io, clustered: config.redis !== undefined && config.clustering, removeFrom: rooms.removeFrom, metrics, logger });
   return {
+    control,
     stop() {
       stopMaintenance();
       stopWatch();

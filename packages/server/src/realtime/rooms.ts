@@ -5,7 +5,7 @@ import { roomKeyString, type NewMessage, type Published, type RoomKey } from '..
 import { checkMetadata, exceedsJsonSize, parse, schemas } from '../validation.js';
 import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
-import type { Authorizer } from './authorization.js';
+import { createBackendChecks, type Authorizer } from './authorization.js';
 
 /** Messages returned in one join ack at most; the rest is paged with `room:history`. */
 export const JOIN_RECOVERY_PAGE = 200;
@@ -16,6 +16,7 @@ type JoinAck = { room: string; messages?: RoomMessage[]; recovered?: boolean; ha
 export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnouncer, authorize: Authorizer) {
   const { config, engine, metrics, limits } = deps;
   const stream = engine.stream;
+  const backend = createBackendChecks(deps);
 
   const keyOf = (socket: IoSocket, room: string): RoomKey => ({ tenantId: socket.data.identity.tenantId, room });
 
@@ -43,12 +44,13 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     const release = already ? undefined : limits.reserveRoom(state);
     try {
       await authorize(socket, 'join', req.room);
+      const metadata = backend.joins ? await backend.join(socket, req.room, req.metadata) : req.metadata;
       const key = keyOf(socket, req.room);
       // Without `since`: the room's position before this connection can receive anything, so the client has
       // a position to recover from even if no message reaches it before it reconnects.
       const lastId = req.since === undefined ? await stream.head(key) : undefined;
       if (!already) await enter(socket, state, key);
-      await presence.joined(socket, key, req.metadata);
+      await presence.joined(socket, key, metadata);
       // Disconnected meanwhile: the disconnect's cleanup may have run before the entry was written.
       if (state.closed) await presence.left(socket, key);
       const ack: JoinAck = { room: req.room };
@@ -60,7 +62,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
         ack.hasMore = page.hasMore;
         metrics.historyRecoveries.inc({ result: page.recovered ? 'hit' : 'miss' });
       }
-      setImmediate(() => socket.emit('room:joined', req.metadata !== undefined ? { room: req.room, metadata: req.metadata } : { room: req.room }));
+      setImmediate(() => socket.emit('room:joined', metadata !== undefined ? { room: req.room, metadata } : { room: req.room }));
       return ack;
     } finally {
       release?.();
@@ -115,7 +117,8 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     }
     if (deps.authorize) await authorize(socket, 'send', req.room);
     const publishLimits = limits.beforeSend(state);
-    const message: NewMessage = { from: state.identity.userId, payload: req.payload, timestamp: Date.now() };
+    const payload = backend.sends ? await backend.publish(socket, req.room, req.payload) : req.payload;
+    const message: NewMessage = { from: state.identity.userId, payload, timestamp: Date.now() };
     if (req.clientMessageId !== undefined) message.clientMessageId = req.clientMessageId;
     let result: Published;
     try {

@@ -1,3 +1,4 @@
+import { assertNotRevoked } from '../auth/revocation.js';
 import { CodedError } from '../errors.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
 import { parse, schemas } from '../validation.js';
@@ -93,6 +94,7 @@ export function createSession(deps: RealtimeDeps) {
     if (cur.expiresAt !== undefined && (next.expiresAt === undefined ? deps.config.jwt.requireExp : next.expiresAt < cur.expiresAt)) {
       throw new CodedError('AUTH_INVALID', 'A refreshed token must not expire before the current one');
     }
+    await assertNotRevoked(deps.engine.revocations, next);
     disarm(socket);
     socket.data.identity = next;
     armExpiry(socket);
