@@ -8,7 +8,7 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { publishBackendMessage } from '../api/publish.js';
+import { publishBackendMessage } from './publish.js';
 import { createOriginPolicy } from './origin.js';
 import { bearerMatches, messageBodyLimit, readJson, send, sendError } from './respond.js';
 
