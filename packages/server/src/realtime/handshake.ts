@@ -37,7 +37,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         if (requested !== identity.tenantId) throw new CodedError('TENANT_MISMATCH');
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
-      await limits.acquireConnection(identity, socket.id);
+      await limits.acquireConnection(identity, socket.id, hs.issued);
       if (!deps.lifecycle.accepting) {
         await limits.releaseConnection(identity, socket.id).catch(() => {});
         throw new CodedError('SHUTTING_DOWN');
