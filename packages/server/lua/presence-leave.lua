@@ -1,8 +1,9 @@
--- A connection leaves a room. KEYS, ARGV 1-2 and the answer: see lib/presence.lua.
+-- A connection leaves a room. KEYS, ARGV 1-2 and the answer: see lib/presence.lua, plus a fourth
+-- element: the room's remaining entries (0: the room has no presence left).
 -- ARGV: 3 connectionId. Returns {} when the connection had no entry.
 -- include: lib/presence.lua
 local cid = ARGV[3]
 local old = entry(cid)
 if not old then return {} end
 remove(cid, old[2])
-return {others(old[2], cid), old, {}}
+return {others(old[2], cid), old, {}, redis.call('ZCARD', T)}

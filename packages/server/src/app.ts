@@ -7,6 +7,7 @@ import { buildEngine } from './engine/factory.js';
 import type { Engine } from './engine/types.js';
 import { createEngineGate } from './http/engine-gate.js';
 import { createHttpHandler } from './http/routes.js';
+import { createInstanceReport } from './instances/report.js';
 import { createHttpTransport, serveRoutes } from './http/server.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { drain } from './lifecycle/shutdown.js';
@@ -55,20 +56,23 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const verify = createVerifier({ ...config.jwt, keepClaims: config.backendAuth !== undefined }, metrics);
   const { engine, adapter } = await buildEngine(config, logger, metrics);
   const refusals = new RefusalLog(logger);
-  const limits = createLimits({ config, counters: engine.counters, metrics, logger, refusals });
+  const limits = createLimits({ config, connections: engine.connections, metrics, logger, refusals });
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
   const io = createIoServer(http, config, gate, adapter);
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
   const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
-  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt: Date.now() });
+  const startedAt = Date.now();
+  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
+  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, io, lifecycle, logger });
 
   let closing: Promise<void> | undefined;
   const close = (quiet = false) =>
     (closing ??= (async () => {
       realtime.stop();
+      report.stop();
       stopLimits();
       await new Promise<void>((resolve) => {
         io.close(() => resolve());

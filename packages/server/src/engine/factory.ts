@@ -3,6 +3,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { DEFAULT_CONNECTION_STALE_MS } from './memory/connections.js';
 import { createMemoryEngine } from './memory/engine.js';
 import { SLOT_REFRESH_MS } from './redis/subscriptions.js';
 import { createRedisEngine, quit } from './redis/engine.js';
@@ -90,8 +91,10 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     maxMessages: config.persistence.maxMessages,
     dedupeWindowSeconds: config.persistence.dedupeWindowSeconds,
   };
+  // Maintenance rounds refresh connection records every HEARTBEAT_INTERVAL / 2: a live one is refreshed at least four times within this.
+  const connectionStaleMs = Math.max(DEFAULT_CONNECTION_STALE_MS, 2 * config.heartbeatIntervalMs);
   if (!config.redis) {
-    return { engine: createMemoryEngine({ retention, presenceTimeoutMs: config.heartbeatTimeoutMs }) };
+    return { engine: createMemoryEngine({ retention, presenceTimeoutMs: config.heartbeatTimeoutMs, connectionStaleMs }) };
   }
   const r = config.redis;
   const logError = throttledErrorLog(logger);
@@ -104,6 +107,7 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     keyPrefix: r.keyPrefix,
     retention,
     presenceTimeoutMs: config.heartbeatTimeoutMs,
+    connectionStaleMs,
     sharded: r.sharded,
     commandTimeoutMs: r.commandTimeoutMs,
     observe: (op, ms) => {

@@ -145,24 +145,82 @@ export interface PresenceConnection {
  * - `join`: the user's first connection entered the room (`user` set);
  * - `update`: the user's aggregated entry changed (`user` set);
  * - `leave`: the user's last connection left (`userId` set);
+ * - `restore`: the user had no entry and `upsert` re-created one from what the
+ *   owning instance holds (`user` set). Nobody joined: the store had lost the
+ *   entry (Redis restarted without its data, a failover to a replica that had
+ *   not received it), or the entry had expired while its instance could not
+ *   refresh it (then a `leave` was reported before). Members are told with an
+ *   idempotent `presence:join`; a webhook or an audit log should not report
+ *   it as a join;
  * - `none`: nothing visible changed.
  */
 export type PresenceChange =
   | { kind: 'join'; key: RoomKey; user: PresenceInfo }
   | { kind: 'update'; key: RoomKey; user: PresenceInfo }
   | { kind: 'leave'; key: RoomKey; userId: string }
+  | { kind: 'restore'; key: RoomKey; user: PresenceInfo }
   | { kind: 'none'; key: RoomKey };
+
+/** One connection in one room as the instance owning the connection knows it (for `PresenceStore.upsert`). */
+export interface PresenceAssertion {
+  key: RoomKey;
+  conn: PresenceConnection;
+}
+
+/** Users of a room by their aggregated status. */
+export interface StatusCounts {
+  online: number;
+  away: number;
+  busy: number;
+  offline: number;
+}
+
+/** How many are in a room now (live entries only). */
+export interface RoomOccupancy {
+  room: string;
+  /** Live connection entries. */
+  connections: number;
+  /** Distinct users among them. */
+  users: number;
+  /** `users` split by each user's aggregated status (the counts add up to `users`). */
+  byStatus: StatusCounts;
+}
+
+export interface RoomsQuery {
+  /** Only rooms whose name starts with this. */
+  prefix?: string;
+  /** Only rooms whose name sorts after this one (the `next` of the previous page). */
+  after?: string;
+  /** Room names examined in this call, 1 to `MAX_ROOMS_PAGE` (larger values are lowered to it). */
+  limit: number;
+}
+
+export interface RoomsPage {
+  /** Rooms with live presence, by name (byte order of their UTF-8 names). */
+  rooms: RoomOccupancy[];
+  /** Set when more rooms may follow: pass it as `after` for the next page. */
+  next?: string;
+}
+
+/** Room names one `PresenceStore.rooms` call examines at most. */
+export const MAX_ROOMS_PAGE = 500;
 
 /**
  * Presence per room, aggregated per user over that user's connections.
- * Entries expire unless touched within the timeout the store was built with;
+ * Entries expire unless refreshed within the timeout the store was built with;
  * `sweep` removes expired entries and returns each resulting change exactly
  * once, even when several instances sweep the same store concurrently.
  *
  * Status aggregation over a user's connections: `busy` if any connection is
  * busy (an explicit do-not-disturb wins), else the most available of
  * `online` > `away` > `offline`. `metadata` is the most recently set one.
- * `lastSeen` is the latest touch of any of the user's connections.
+ * `lastSeen` is the latest refresh of any of the user's connections.
+ *
+ * Each instance re-asserts its own connections' entries with `upsert` every
+ * maintenance round (HEARTBEAT_INTERVAL / 2): what the store lost (a Redis
+ * restarted empty) is re-created from the instance's truth within a round, and
+ * the store's indexes (the per-tenant room index, each connection's rooms)
+ * with it.
  */
 export interface PresenceStore {
   join(key: RoomKey, conn: PresenceConnection, now: number): Promise<PresenceChange>;
@@ -175,11 +233,27 @@ export interface PresenceStore {
     metadata: Metadata | undefined,
     now: number,
   ): Promise<PresenceChange[]>;
-  /** Keeps the connections' entries alive. */
-  touch(connectionIds: string[], now: number): Promise<void>;
+  /**
+   * Makes each entry what the owning instance says it is and refreshes it:
+   * a missing entry is created (a user without any entry in the room is a
+   * `restore`), a differing status, metadata or server is overwritten (an
+   * `update` when the user's entry changes visibly), an equal one is only
+   * refreshed. Returns the visible changes, at most one per user and room.
+   */
+  upsert(entries: readonly PresenceAssertion[], now: number): Promise<PresenceChange[]>;
   list(key: RoomKey, now: number): Promise<PresenceInfo[]>;
-  /** Removes entries not touched within the timeout; returns the changes to announce. */
+  /** Removes entries not refreshed within the timeout; returns the changes to announce. */
   sweep(now: number): Promise<PresenceChange[]>;
+  /** How many connections and users are in the room now, and the users by status. */
+  occupancy(key: RoomKey, now: number): Promise<RoomOccupancy>;
+  /**
+   * The tenant's rooms with live presence, by name, a page at a time: a call
+   * examines at most `limit` room names of the tenant's room index, whatever
+   * the number of rooms.
+   */
+  rooms(tenantId: string, query: RoomsQuery, now: number): Promise<RoomsPage>;
+  /** The rooms the connection has a live presence entry in, on whichever instance it is. */
+  roomsOf(connectionId: string, now: number): Promise<string[]>;
   /** Total entries (user-rooms), for metrics. */
   size?(): Promise<number>;
 }
@@ -215,15 +289,83 @@ export interface RateLimiter {
   consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision>;
 }
 
+/** One connection as the connection registry holds it. */
+export interface ConnectionRecord {
+  tenantId: string;
+  userId: string;
+  connectionId: string;
+  /** The instance owning the connection. */
+  serverId: string;
+  /** When the connection was established (ms). */
+  connectedAt: number;
+}
+
+export interface Acquired {
+  /** The connection is registered (false: the user is at `max`, nothing was written). */
+  held: boolean;
+  /** Held, and the user has no other live connection on any instance. */
+  first: boolean;
+}
+
+export interface Released {
+  /** The user has no live connection left on any instance. */
+  last: boolean;
+}
+
 /**
- * Counts held resources shared by instances (connections per user).
- * `acquire` fails when the count would exceed `max`; it is atomic, so the
- * cap holds whatever the interleaving of concurrent acquires.
+ * Every live connection of the deployment, by user (shared by all instances on
+ * Redis): MAX_CONNECTIONS_PER_USER, and who is connected where. A record counts
+ * while its instance refreshes it (`touch`, every maintenance round); the
+ * records of an instance that died without releasing them stop counting once
+ * not refreshed for the registry's stale time (default 120 s) and are removed
+ * by later calls. Counts are never kept apart from the records, so none can
+ * drift or go below zero; a registry that lost its records (a Redis restarted
+ * empty) is filled again by the owners' next `touch`.
  */
-export interface CounterStore {
-  acquire(key: string, member: string, max: number, now: number): Promise<boolean>;
-  release(key: string, member: string): Promise<void>;
-  touch(members: { key: string; member: string }[], now: number): Promise<void>;
+export interface ConnectionRegistry {
+  /**
+   * Registers the connection unless the user already holds `max` other live
+   * connections (`max` 0: no limit). Atomic: the cap holds whatever the
+   * interleaving of concurrent acquires on any instances. Registering a
+   * connection already registered refreshes it.
+   */
+  acquire(record: ConnectionRecord, max: number, now: number): Promise<Acquired>;
+  /** Removes the connection (nothing happens when it is not registered). */
+  release(record: Pick<ConnectionRecord, 'tenantId' | 'userId' | 'connectionId'>, now: number): Promise<Released>;
+  /** Registers or refreshes each record (an upsert: a lost record comes back). Ignores `max`. */
+  touch(records: readonly ConnectionRecord[], now: number): Promise<void>;
+  /** The user's live connections, oldest first. */
+  list(tenantId: string, userId: string, now: number): Promise<ConnectionRecord[]>;
+}
+
+/** What one instance says of itself (see `InstanceRegistry`). */
+export interface InstanceRecord {
+  serverId: string;
+  /** When the process started (ms). */
+  startedAt: number;
+  lifecycle: 'running' | 'draining' | 'closed';
+  /** Socket.IO connections authenticated on the instance. */
+  connections: number;
+  /** Connections by tenant, the largest `MAX_TENANTS_PER_INSTANCE_RECORD` tenants only. */
+  connectionsByTenant: Record<string, number>;
+  /** Event loop delay (p99 over the last interval), ms. */
+  eventLoopLagMs: number;
+  /** When the record was published (ms). */
+  updatedAt: number;
+}
+
+/** Tenants an instance record lists in `connectionsByTenant` at most. */
+export const MAX_TENANTS_PER_INSTANCE_RECORD = 100;
+
+/**
+ * The live instances of the deployment: each publishes its record every few
+ * seconds with a time to live; a record not published again within it is gone.
+ * The embedded engine knows this instance only.
+ */
+export interface InstanceRegistry {
+  publish(record: InstanceRecord, ttlMs: number): Promise<void>;
+  /** The records whose time to live has not run out, by serverId. */
+  instances(now: number): Promise<InstanceRecord[]>;
 }
 
 /**
@@ -250,11 +392,16 @@ export interface HealthCheck {
 /** Everything the real-time layer needs from an engine. */
 export interface Engine extends Closer {
   readonly name: 'memory' | 'redis';
+  /** Room messages: ids, history, delivery to every instance with members. */
   readonly stream: RoomStream;
+  /** Presence per room and user; rooms with live presence per tenant, and their occupancy. */
   readonly presence: PresenceStore;
   /** Token buckets shared by every instance of the deployment (one process for the embedded engine). */
   readonly rateLimiter: RateLimiter;
-  readonly counters: CounterStore;
+  /** Live connections by user, shared by every instance: MAX_CONNECTIONS_PER_USER, and where a user is connected. */
+  readonly connections: ConnectionRegistry;
+  /** The live instances of the deployment and what each reports of itself. */
+  readonly instances: InstanceRegistry;
   readonly revocations: RevocationStore;
   readonly health: HealthCheck[];
 }

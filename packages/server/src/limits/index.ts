@@ -3,7 +3,7 @@ import type { Identity } from '../auth/verify.js';
 import type { Config } from '../config.js';
 import { RateRefusedError } from '../engine/rate-refused.js';
 import { TokenBucket } from '../engine/token-bucket.js';
-import type { CounterStore, PublishLimits } from '../engine/types.js';
+import type { Acquired, ConnectionRegistry, PublishLimits, Released } from '../engine/types.js';
 import { CodedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -40,13 +40,10 @@ export interface LimitedConnection {
   limits: ConnectionLimits | undefined;
 }
 
-/** The store key counting a user's connections across instances. */
-export const connectionsKey = (tenantId: string, userId: string) => `conn:${tenantId}:${userId}`;
-
 export interface LimitsDeps {
   config: Readonly<Config>;
-  /** The engine's counter store (shared by every instance on Redis): connections per user. */
-  counters: CounterStore;
+  /** The engine's connection registry (shared by every instance on Redis): connections per user. */
+  connections: ConnectionRegistry;
   metrics: Metrics;
   logger: Logger;
   refusals: RefusalLog;
@@ -63,7 +60,7 @@ export interface LimitsDeps {
  * PAYLOAD_TOO_LARGE) counted in `websocket_rate_limited_total{scope}`.
  */
 export function createLimits(deps: LimitsDeps) {
-  const { config, counters, metrics } = deps;
+  const { config, connections, metrics } = deps;
   const limits = config.limits;
   const addresses = new LocalBuckets();
   const sessions = new SessionGuard(limits.sessions, config.handshakeTimeoutMs, addresses, config.trustProxy, metrics, deps.refusals);
@@ -85,18 +82,22 @@ export function createLimits(deps: LimitsDeps) {
       if (!d.allowed) refuse('ip', 'RATE_LIMITED', 'Too many connection attempts from this address', d.retryAfterMs);
     },
 
-    /** Holds one of the user's connections (MAX_CONNECTIONS_PER_USER, across instances). */
-    async acquireConnection(identity: Identity, connectionId: string): Promise<void> {
+    /**
+     * Registers one of the user's connections, refused past MAX_CONNECTIONS_PER_USER (across instances).
+     * Every connection is registered, also without a cap: the registry is who is connected where.
+     * `first`: the user had no other live connection.
+     */
+    async acquireConnection(identity: Identity, connectionId: string, connectedAt: number): Promise<Acquired> {
       const max = limits.maxConnectionsPerUser;
-      if (max <= 0) return;
-      if (!(await counters.acquire(connectionsKey(identity.tenantId, identity.userId), connectionId, max, Date.now()))) {
-        refuse('connections_per_user', 'CONNECTION_LIMIT', `At most ${max} connections per user`);
-      }
+      const record = { tenantId: identity.tenantId, userId: identity.userId, connectionId, serverId: config.serverId, connectedAt };
+      const acquired = await connections.acquire(record, Math.max(0, max), Date.now());
+      if (!acquired.held) refuse('connections_per_user', 'CONNECTION_LIMIT', `At most ${max} connections per user`);
+      return acquired;
     },
 
-    releaseConnection(identity: Identity, connectionId: string): Promise<void> {
-      if (limits.maxConnectionsPerUser <= 0) return Promise.resolve();
-      return counters.release(connectionsKey(identity.tenantId, identity.userId), connectionId);
+    /** Gives the connection's place back. `last`: the user has no live connection left. */
+    releaseConnection(identity: Identity, connectionId: string): Promise<Released> {
+      return connections.release({ tenantId: identity.tenantId, userId: identity.userId, connectionId }, Date.now());
     },
 
     /** Takes an event's cost from the connection's event budget (RATE_LIMIT_EVENTS_*). */

@@ -25,6 +25,12 @@ export interface ConnState {
   metadata?: Metadata;
   /** Room name -> key, for the rooms this connection is in. */
   rooms: ReadonlyMap<string, RoomKey>;
+  /**
+   * Room name -> the metadata of the connection's `room:join` of that room, for the rooms joined with
+   * metadata since the last `presence:status` with metadata (which replaces it in every room); made on
+   * the first such join. What the maintenance rounds re-assert; elsewhere the connection's `metadata`.
+   */
+  roomMetadata?: Map<string, Metadata>;
   /** Joins in flight by room, so a second join of the same room waits for the first; undefined when none. */
   joining: Map<string, Promise<unknown>> | undefined;
   /** Label value for tenant metrics. */

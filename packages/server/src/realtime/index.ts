@@ -69,7 +69,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     session.disarm(socket);
     metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
-    const work = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
+    const work: Promise<unknown>[] = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
     work.push(limits.releaseConnection(s.identity, socket.id));
     Promise.allSettled(work).then((results) => {
       for (const r of results) if (r.status === 'rejected') connLog(socket).warn({ err: r.reason }, 'cleanup after disconnect failed');

@@ -1,13 +1,15 @@
 import type { Metadata, PresenceInfo } from '@intelgraph/websocket-protocol';
-import { roomKeyString, type PresenceChange, type RoomKey } from '../engine/types.js';
+import { roomKeyString, type ConnectionRecord, type PresenceAssertion, type PresenceChange, type RoomKey } from '../engine/types.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { checkMetadata, parse, schemas } from '../validation.js';
 import type { Authorizer } from './authorization.js';
-import { connectionsKey } from '../limits/index.js';
 import { UpdateCoalescer } from './presence-coalescing.js';
 
-/** Connections touched per store call in a maintenance round. */
-const TOUCH_BATCH = 500;
+/** Connections re-asserted per store call in a maintenance round. */
+const ROUND_BATCH = 500;
+
+/** The change's room and user, to match it against the connections a round re-asserted. */
+const changeSlot = (c: PresenceChange): string => `${roomKeyString(c.key)}\u0000${c.kind === 'leave' ? c.userId : c.kind === 'none' ? '' : c.user.userId}`;
 
 /**
  * Presence: writes to the store and announces what changed to the room's
@@ -25,6 +27,8 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     const room = change.key.room;
     switch (change.kind) {
       case 'join':
+      case 'restore':
+        // A restore is announced as an (idempotent) join: members who never saw the entry go see it.
         updates.drop(change, change.user.userId);
         (except ? except.to(k) : io.to(k)).emit('presence:join', { room, user: change.user });
         return;
@@ -42,6 +46,8 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
 
   async function joined(socket: IoSocket, key: RoomKey, metadata: Metadata | undefined): Promise<void> {
     const s = socket.data;
+    if (metadata !== undefined) (s.roomMetadata ??= new Map()).set(key.room, metadata);
+    else forgetRoomMetadata(socket, key.room);
     const change = await engine.presence.join(
       key,
       {
@@ -57,7 +63,14 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
   }
 
   async function left(socket: IoSocket, key: RoomKey): Promise<void> {
+    forgetRoomMetadata(socket, key.room);
     announce(await engine.presence.leave(key, socket.id, Date.now()));
+  }
+
+  function forgetRoomMetadata(socket: IoSocket, room: string): void {
+    const own = socket.data.roomMetadata;
+    if (!own?.delete(room) || own.size > 0) return;
+    socket.data.roomMetadata = undefined;
   }
 
   function setConnectionStatusMetric(socket: IoSocket, next: typeof socket.data.status): void {
@@ -78,7 +91,10 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     const s = socket.data;
     setConnectionStatusMetric(socket, next);
     s.status = next;
-    if (metadata !== undefined) s.metadata = metadata;
+    if (metadata !== undefined) {
+      s.metadata = metadata;
+      s.roomMetadata = undefined;
+    }
     const changes = await engine.presence.setStatus([...s.rooms.values()], socket.id, next, metadata, Date.now());
     for (const c of changes) announce(c);
   }
@@ -87,7 +103,7 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     const req = parse(schemas.heartbeat, raw ?? {});
     if (req.status !== undefined && req.status !== socket.data.status) await applyStatus(socket, req.status, undefined);
     // A connection in no room has no presence entry to keep alive.
-    else if (socket.data.rooms.size > 0) await engine.presence.touch([socket.id], Date.now());
+    else if (socket.data.rooms.size > 0) await reassert([socket]);
     return {};
   }
 
@@ -97,42 +113,85 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     return { presence: await engine.presence.list({ tenantId: socket.data.identity.tenantId, room: req.room }, Date.now()) };
   }
 
-  /** Touches `items` TOUCH_BATCH at a time, one store call in flight; the first failure ends the round. */
-  async function inBatches<T>(items: T[], what: string, touch: (batch: T[]) => Promise<void>): Promise<void> {
-    try {
-      for (let i = 0; i < items.length; i += TOUCH_BATCH) await touch(items.slice(i, i + TOUCH_BATCH));
-    } catch (err) {
-      logger.warn({ err }, `${what} touch failed`);
+  /** The connection's entries as this instance knows them; rooms with a join in flight are the join's to write. */
+  function assertionsOf(socket: IoSocket): PresenceAssertion[] {
+    const s = socket.data;
+    const out: PresenceAssertion[] = [];
+    for (const [room, key] of s.rooms) {
+      if (s.joining?.has(room)) continue;
+      const metadata = s.roomMetadata?.get(room) ?? s.metadata;
+      out.push({
+        key,
+        conn: { connectionId: socket.id, userId: s.identity.userId, status: s.status, serverId: config.serverId, ...(metadata !== undefined && { metadata }) },
+      });
     }
+    return out;
+  }
+
+  function recordOf(socket: IoSocket): ConnectionRecord {
+    const id = socket.data.identity;
+    return { tenantId: id.tenantId, userId: id.userId, connectionId: socket.id, serverId: config.serverId, connectedAt: socket.handshake.issued };
   }
 
   /**
-   * Keeps this instance's entries alive and removes those whose instance died
-   * without saying goodbye; each removal is announced by exactly one instance.
-   * A round touches the presence entries of connections in rooms and the
-   * connection-counter members of all connections, TOUCH_BATCH at a time, so
-   * an instance holding tens of thousands of connections never has more than
-   * one batch of store calls in flight; a round still running when the next
-   * is due makes that one skip.
+   * Upserts the sockets' presence entries and connection records from this instance's truth, so what
+   * the store lost comes back, and announces what changed visibly (a re-created user as `restore`).
+   *
+   * A connection that closes, or leaves a room, while the upsert is on its way may have been removed
+   * before the upsert arrived, which then re-created it. The disconnect (or leave) marks the
+   * connection's state before it removes anything, so once the upsert has answered, any such
+   * connection is known: its entries and record are removed again (quietly: the upsert's changes for
+   * that user and room are not announced either), by commands sent after the upsert's, which Redis
+   * runs after it. An upsert that failed (a timeout) and still ran later is not undone this way; what
+   * it re-created is no longer refreshed and expires (entries after HEARTBEAT_TIMEOUT, records after
+   * the registry's stale time).
+   */
+  async function reassert(sockets: readonly IoSocket[]): Promise<void> {
+    const live = sockets.filter((sock) => sock.data?.identity !== undefined && !sock.data.closed);
+    if (live.length === 0) return;
+    const entries = live.flatMap(assertionsOf);
+    const now = Date.now();
+    const [changes] = await Promise.all([
+      entries.length > 0 ? engine.presence.upsert(entries, now) : Promise.resolve([]),
+      engine.connections.touch(live.map(recordOf), now),
+    ]);
+    const undone = new Set<string>();
+    const undo: Promise<unknown>[] = [];
+    for (const sock of live) if (sock.data.closed) undo.push(engine.connections.release(recordOf(sock), Date.now()));
+    const owner = new Map(live.map((sock) => [sock.id, sock]));
+    for (const { key, conn } of entries) {
+      const s = (owner.get(conn.connectionId) as IoSocket).data;
+      if (!s.closed && (s.rooms.has(key.room) || s.joining?.has(key.room))) continue;
+      undone.add(changeSlot({ kind: 'leave', key, userId: conn.userId }));
+      undo.push(engine.presence.leave(key, conn.connectionId, Date.now()));
+    }
+    await Promise.all(undo);
+    for (const c of changes) if (!undone.has(changeSlot(c))) announce(c);
+  }
+
+  /**
+   * Re-asserts this instance's presence entries and connection records (which also keeps them
+   * alive), and removes those whose instance died without saying goodbye; each removal is announced
+   * by exactly one instance. A round goes through the connections ROUND_BATCH at a time, one batch
+   * of store calls in flight, so an instance holding tens of thousands of connections never floods
+   * the store; the first failure ends the round, and a round still running when the next is due makes
+   * that one skip. What a store lost (a Redis restarted empty) is back after the next round that
+   * reaches it: within HEARTBEAT_INTERVAL / 2 of Redis answering again.
    */
   function startMaintenance(): () => void {
-    let touching = false;
-    const touchRound = async (): Promise<void> => {
-      const inRooms: string[] = [];
-      const members: { key: string; member: string }[] = [];
-      for (const sock of io.of('/').sockets.values()) {
-        const state = sock.data;
-        if (!state?.identity) continue;
-        if (state.rooms.size > 0) inRooms.push(sock.id);
-        members.push({ key: connectionsKey(state.identity.tenantId, state.identity.userId), member: sock.id });
+    let running = false;
+    const round = async (): Promise<void> => {
+      const sockets = [...io.of('/').sockets.values()];
+      try {
+        for (let i = 0; i < sockets.length; i += ROUND_BATCH) await reassert(sockets.slice(i, i + ROUND_BATCH));
+      } catch (err) {
+        logger.warn({ err }, 'presence and connection upsert failed');
       }
-      await inBatches(inRooms, 'presence', (batch) => engine.presence.touch(batch, Date.now()));
-      await inBatches(members, 'connection counter', (batch) => engine.counters.touch(batch, Date.now()));
     };
-    const touchTimer = setInterval(() => {
-      if (touching) return;
-      touching = true;
-      void touchRound().finally(() => (touching = false));
+    const roundTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void round().finally(() => (running = false));
     }, Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)));
     const sweepTimer = setInterval(() => {
       engine.presence
@@ -142,10 +201,10 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
         })
         .catch((err: unknown) => logger.warn({ err }, 'presence sweep failed'));
     }, Math.max(100, Math.min(config.heartbeatIntervalMs, 10_000)));
-    touchTimer.unref();
+    roundTimer.unref();
     sweepTimer.unref();
     return () => {
-      clearInterval(touchTimer);
+      clearInterval(roundTimer);
       clearInterval(sweepTimer);
       updates.stop();
     };

@@ -1,9 +1,12 @@
 import { createMemoryEngine } from '../../src/engine/memory/engine.js';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
-import { MemoryCounterStore, MemoryRateLimiter } from '../../src/engine/memory/rate-limiter.js';
 import { MemoryRevocationStore } from '../../src/engine/memory/revocations.js';
+import { MemoryConnectionRegistry } from '../../src/engine/memory/connections.js';
+import { MemoryInstanceRegistry } from '../../src/engine/memory/instances.js';
+import { MemoryRateLimiter } from '../../src/engine/memory/rate-limiter.js';
 import type { StreamInstance } from './stream.contract.js';
-import { counterContract } from './counter.contract.js';
+import { connectionsContract } from './connections.contract.js';
+import { instancesContract } from './instances.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
 import { revocationContract } from './revocation.contract.js';
@@ -30,9 +33,17 @@ rateLimiterContract('memory', {
   },
 });
 
-counterContract('memory', {
+connectionsContract('memory', {
+  async create(staleMs) {
+    return { registry: new MemoryConnectionRegistry(staleMs), close: async () => {} };
+  },
+});
+
+instancesContract('memory', {
+  shared: false,
   async create() {
-    return { store: new MemoryCounterStore(), close: async () => {} };
+    const registry = new MemoryInstanceRegistry();
+    return { a: registry, b: registry, close: async () => {} };
   },
 });
 

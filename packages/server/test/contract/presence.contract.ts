@@ -1,9 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PresenceConnection, PresenceStore, RoomKey } from '../../src/engine/types.js';
+import type { PresenceAssertion, PresenceConnection, PresenceStore, RoomKey } from '../../src/engine/types.js';
+
+export interface PresenceContext {
+  store: PresenceStore;
+  close(): Promise<void>;
+  /** The shared store loses every key (a Redis restarted without persistence); absent for the embedded engine. */
+  wipe?(): Promise<void>;
+}
 
 export interface PresenceFactory {
-  /** A store whose entries expire `timeoutMs` after their last touch. */
-  create(timeoutMs: number): Promise<{ store: PresenceStore; close(): Promise<void> }>;
+  /** A store whose entries expire `timeoutMs` after their last refresh. */
+  create(timeoutMs: number): Promise<PresenceContext>;
 }
 
 let seq = 0;
@@ -20,13 +27,25 @@ const conn = (connectionId: string, userId: string, extra: Partial<PresenceConne
 export function presenceContract(name: string, factory: PresenceFactory): void {
   describe(`PresenceStore contract: ${name}`, () => {
     const TIMEOUT = 60_000;
-    let ctx: Awaited<ReturnType<PresenceFactory['create']>>;
+    let ctx: PresenceContext;
     let store: PresenceStore;
-    beforeEach(async () => {
+    const open = async () => {
       ctx = await factory.create(TIMEOUT);
       store = ctx.store;
-    });
+    };
+    beforeEach(open);
     afterEach(async () => ctx.close());
+    /** What a Redis restarted empty does, or, for the embedded engine, a new process. */
+    const lose = async () => {
+      if (ctx.wipe) return ctx.wipe();
+      await ctx.close();
+      await open();
+    };
+    const tenant = () => `t${process.pid}-${++seq}`;
+    const names = async (tenantId: string, query: { prefix?: string; after?: string; limit: number }, now: number) => {
+      const page = await store.rooms(tenantId, query, now);
+      return { rooms: page.rooms.map((o) => o.room), next: page.next };
+    };
 
     it('announces a join for the first connection and lists the user', async () => {
       const key = room();
@@ -95,14 +114,14 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect((await store.list(key, now))[0]?.status).toBe('busy');
     });
 
-    it('expires untouched entries on sweep, once, and keeps touched ones', async () => {
+    it('expires entries not refreshed on sweep, once, and keeps refreshed ones', async () => {
       const key = room();
       const now = Date.now();
       const a = conn('c1', 'alice');
       const b = conn('c2', 'bob');
       await store.join(key, a, now);
       await store.join(key, b, now);
-      await store.touch([b.connectionId], now + TIMEOUT - 1000);
+      expect(await store.upsert([{ key, conn: b }], now + TIMEOUT - 1000)).toEqual([]);
       const later = now + TIMEOUT + 500;
       expect((await store.list(key, later)).map((p) => p.userId)).toEqual(['bob']);
       const changes = await store.sweep(later);
@@ -118,6 +137,112 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       const later = now + TIMEOUT + 1;
       const all = (await Promise.all([store.sweep(later), store.sweep(later), store.sweep(later)])).flat();
       expect(all.filter((c) => c.kind === 'leave' && c.key.room === key.room)).toHaveLength(5);
+    });
+
+    it('upserts: creates a missing entry as a restore, overwrites what differs, and only refreshes what is equal', async () => {
+      const key = room();
+      const now = Date.now();
+      const a = conn('c1', 'alice', { metadata: { tab: 1 } });
+      expect(await store.upsert([{ key, conn: a }], now)).toEqual([
+        { kind: 'restore', key, user: { userId: 'alice', status: 'online', lastSeen: now, connections: 1, metadata: { tab: 1 } } },
+      ]);
+      expect(await store.upsert([{ key, conn: a }], now + 1)).toEqual([]);
+      expect((await store.list(key, now + 2))[0]?.lastSeen).toBe(now + 1);
+      // Another connection of the user, and a changed status: updates of the user's entry, one per user and room.
+      const b = conn('c2', 'alice');
+      const changes = await store.upsert([{ key, conn: { ...a, status: 'busy' } }, { key, conn: b }], now + 3);
+      expect(changes).toEqual([{ kind: 'update', key, user: { userId: 'alice', status: 'busy', lastSeen: now + 3, connections: 2, metadata: { tab: 1 } } }]);
+      // What a join wrote is kept when the owner asserts the same.
+      const c = conn('c3', 'bob', { metadata: { role: 'lead' } });
+      await store.join(key, c, now + 4);
+      expect(await store.upsert([{ key, conn: c }], now + 5)).toEqual([]);
+      expect(await store.list(key, now + 6)).toContainEqual({ userId: 'bob', status: 'online', lastSeen: now + 5, connections: 1, metadata: { role: 'lead' } });
+      // Metadata dropped by its owner is dropped from the entry.
+      const { metadata: _dropped, ...plain } = a;
+      await store.upsert([{ key, conn: { ...plain, status: 'busy' } }, { key, conn: b }], now + 7);
+      expect((await store.list(key, now + 8)).find((p) => p.userId === 'alice')?.metadata).toBeUndefined();
+    });
+
+    it('comes back whole from its owners\' upserts after losing everything: entries, occupancy, the room index, the rooms of a connection', async () => {
+      const tenantId = tenant();
+      const r1: RoomKey = { tenantId, room: 'r1' };
+      const r2: RoomKey = { tenantId, room: 'r2' };
+      const now = Date.now();
+      const alice = conn('c1', 'alice', { metadata: { role: 'lead' } });
+      const alice2 = conn('c2', 'alice', { status: 'away' });
+      const bob = conn('c3', 'bob', { status: 'busy' });
+      const owned: PresenceAssertion[] = [
+        { key: r1, conn: alice },
+        { key: r2, conn: alice },
+        { key: r1, conn: alice2 },
+        { key: r1, conn: bob },
+      ];
+      for (const { key, conn: c } of owned) await store.join(key, c, now);
+      const before = { r1: await store.list(r1, now), r2: await store.list(r2, now), occupancy: await store.occupancy(r1, now) };
+      await lose();
+      expect(await store.list(r1, now)).toEqual([]);
+      expect((await store.rooms(tenantId, { limit: 10 }, now)).rooms).toEqual([]);
+      expect(await store.roomsOf(alice.connectionId, now)).toEqual([]);
+
+      const changes = await store.upsert(owned, now);
+      expect(changes.map((c) => `${c.kind} ${c.key.room} ${c.kind === 'restore' ? c.user.userId : ''}`).sort()).toEqual(['restore r1 alice', 'restore r1 bob', 'restore r2 alice']);
+      const sortUsers = (list: { userId: string }[]) => [...list].sort((x, y) => x.userId.localeCompare(y.userId));
+      expect(sortUsers(await store.list(r1, now))).toEqual(sortUsers(before.r1));
+      expect(await store.list(r2, now)).toEqual(before.r2);
+      expect(await store.occupancy(r1, now)).toEqual(before.occupancy);
+      expect(await names(tenantId, { limit: 10 }, now)).toEqual({ rooms: ['r1', 'r2'], next: undefined });
+      expect(await store.roomsOf(alice.connectionId, now)).toEqual(['r1', 'r2']);
+      // Healed entries expire and are swept like any other.
+      expect((await store.sweep(now + TIMEOUT + 1)).filter((c) => c.kind === 'leave')).toHaveLength(3);
+    });
+
+    it('counts a room\'s live connections and users, the users by their aggregated status', async () => {
+      const key = room();
+      const now = Date.now();
+      expect(await store.occupancy(key, now)).toEqual({ room: key.room, connections: 0, users: 0, byStatus: { online: 0, away: 0, busy: 0, offline: 0 } });
+      await store.join(key, conn('c1', 'alice'), now);
+      await store.join(key, conn('c2', 'alice', { status: 'away' }), now);
+      await store.join(key, conn('c3', 'bob', { status: 'away' }), now);
+      await store.join(key, conn('c4', 'carol', { status: 'offline' }), now);
+      await store.join(key, conn('c5', 'dave', { status: 'busy' }), now);
+      await store.join(key, conn('c6', 'erin'), now - TIMEOUT);
+      expect(await store.occupancy(key, now)).toEqual({ room: key.room, connections: 5, users: 4, byStatus: { online: 1, away: 1, busy: 1, offline: 1 } });
+    });
+
+    it('lists a tenant\'s rooms with live presence by name, a page at a time, with a prefix', async () => {
+      const tenantId = tenant();
+      const now = Date.now();
+      const rooms = ['doc:3', 'chat:b', 'doc:1', 'chat:a', 'doc:2', 'doc:10'];
+      for (const [i, r] of rooms.entries()) await store.join({ tenantId, room: r }, conn(`c${i}`, `user${i}`), now);
+      await store.join({ tenantId: `${tenantId}-other`, room: 'doc:0' }, conn('x', 'zed'), now);
+      expect(await names(tenantId, { limit: 10 }, now)).toEqual({ rooms: ['chat:a', 'chat:b', 'doc:1', 'doc:10', 'doc:2', 'doc:3'], next: undefined });
+      expect(await names(tenantId, { prefix: 'doc:', limit: 2 }, now)).toEqual({ rooms: ['doc:1', 'doc:10'], next: 'doc:10' });
+      expect(await names(tenantId, { prefix: 'doc:', after: 'doc:10', limit: 2 }, now)).toEqual({ rooms: ['doc:2', 'doc:3'], next: undefined });
+      expect(await names(tenantId, { after: 'chat:b', limit: 1 }, now)).toEqual({ rooms: ['doc:1'], next: 'doc:1' });
+      expect(await names(tenantId, { prefix: 'nothing', limit: 5 }, now)).toEqual({ rooms: [], next: undefined });
+      const page = await store.rooms(tenantId, { prefix: 'chat:a', limit: 5 }, now);
+      expect(page.rooms).toEqual([{ room: 'chat:a', connections: 1, users: 1, byStatus: { online: 1, away: 0, busy: 0, offline: 0 } }]);
+      // A limit out of range is brought into it.
+      expect((await names(tenantId, { limit: 0 }, now)).rooms).toEqual(['chat:a']);
+    });
+
+    it('leaves rooms out of the listing once their last entry leaves or expires', async () => {
+      const tenantId = tenant();
+      const now = Date.now();
+      const a = conn('c1', 'alice');
+      const b = conn('c2', 'bob');
+      await store.join({ tenantId, room: 'left' }, a, now);
+      await store.join({ tenantId, room: 'expired' }, b, now);
+      await store.join({ tenantId, room: 'kept' }, b, now);
+      await store.leave({ tenantId, room: 'left' }, a.connectionId, now + 1);
+      expect((await names(tenantId, { limit: 10 }, now + 2)).rooms).toEqual(['expired', 'kept']);
+      await store.upsert([{ key: { tenantId, room: 'kept' }, conn: b }], now + TIMEOUT - 1);
+      // Expired but not swept yet: already not listed, since it has nobody live.
+      expect((await names(tenantId, { limit: 10 }, now + TIMEOUT + 1)).rooms).toEqual(['kept']);
+      await store.sweep(now + TIMEOUT + 1);
+      expect((await names(tenantId, { limit: 10 }, now + TIMEOUT + 2)).rooms).toEqual(['kept']);
+      expect(await store.roomsOf(b.connectionId, now + TIMEOUT + 2)).toEqual(['kept']);
+      expect(await store.roomsOf(a.connectionId, now + TIMEOUT + 2)).toEqual([]);
     });
   });
 }

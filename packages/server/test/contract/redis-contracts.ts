@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/engine/redis/connection.js';
-import { RedisCounterStore } from '../../src/engine/redis/counters.js';
+import { RedisConnectionRegistry } from '../../src/engine/redis/connections.js';
+import { RedisInstanceRegistry } from '../../src/engine/redis/instances.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
 import { RedisPresenceStore } from '../../src/engine/redis/presence.js';
 import { RedisRateLimiter } from '../../src/engine/redis/rate-limiter.js';
 import { RedisRevocationStore } from '../../src/engine/redis/revocations.js';
 import { RedisRoomStream } from '../../src/engine/redis/stream.js';
 import type { Retention } from '../../src/engine/types.js';
-import { counterContract } from './counter.contract.js';
+import { connectionsContract } from './connections.contract.js';
+import { instancesContract } from './instances.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
 import { revocationContract } from './revocation.contract.js';
@@ -37,7 +39,7 @@ async function countKeys(masters: Redis[], prefix: string): Promise<number> {
 }
 
 /**
- * The room stream, presence, rate-limiter, counter and revocation contracts on Redis stores. Each store gets its
+ * The room stream, presence, rate-limiter, connection-registry, instance-registry and revocation contracts on Redis stores. Each store gets its
  * own key prefix, as separate deployments would: a sweep sees only its rooms.
  */
 export function redisContracts(name: string, env: () => RedisEnv, variants: { sharded: boolean; label: string }[]): void {
@@ -99,7 +101,7 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
   });
   presenceContract(name, {
     async create(timeoutMs) {
-      return { store: new RedisPresenceStore({ client: env().client, timeoutMs, keys: keys() }), close: async () => {} };
+      return { store: new RedisPresenceStore({ client: env().client, timeoutMs, keys: keys() }), close: async () => {}, wipe: flushAll };
     },
   });
   rateLimiterContract(name, {
@@ -107,9 +109,17 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
       return { limiter: new RedisRateLimiter({ client: env().client, keys: keys() }), close: async () => {} };
     },
   });
-  counterContract(name, {
+  connectionsContract(name, {
+    async create(staleMs) {
+      return { registry: new RedisConnectionRegistry({ client: env().client, keys: keys(), staleMs }), close: async () => {}, wipe: flushAll };
+    },
+  });
+  instancesContract(name, {
+    shared: true,
     async create() {
-      return { store: new RedisCounterStore({ client: env().client, keys: keys() }), close: async () => {} };
+      const space = keys();
+      const client = env().client;
+      return { a: new RedisInstanceRegistry({ client, keys: space }), b: new RedisInstanceRegistry({ client, keys: space }), close: async () => {}, wipe: flushAll };
     },
   });
   revocationContract(name, {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisCounterStore } from '../../src/engine/redis/counters.js';
+import { RedisConnectionRegistry } from '../../src/engine/redis/connections.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
 import { RedisRateLimiter } from '../../src/engine/redis/rate-limiter.js';
 import { redisClient } from '../helpers/redis-clients.js';
@@ -83,34 +83,35 @@ describe('RedisRateLimiter', () => {
   });
 });
 
-describe('RedisCounterStore', () => {
-  it('caps members across instances and frees a place on release', async () => {
-    const one = new RedisCounterStore({ client: c1, keys });
-    const two = new RedisCounterStore({ client: c2, keys });
+describe('RedisConnectionRegistry', () => {
+  const rec = (connectionId: string, userId: string, serverId: string) => ({ tenantId: 'acme', userId, connectionId, serverId, connectedAt: 1 });
+
+  it('caps a user\'s connections across instances and frees a place on release', async () => {
+    const one = new RedisConnectionRegistry({ client: c1, keys });
+    const two = new RedisConnectionRegistry({ client: c2, keys });
     const now = Date.now();
-    expect(await one.acquire('conn:acme:alice', 'c1', 2, now)).toBe(true);
-    expect(await two.acquire('conn:acme:alice', 'c2', 2, now)).toBe(true);
-    expect(await one.acquire('conn:acme:alice', 'c3', 2, now)).toBe(false);
-    // Holding already counts as acquired.
-    expect(await two.acquire('conn:acme:alice', 'c1', 2, now)).toBe(true);
-    await two.release('conn:acme:alice', 'c1');
-    expect(await one.acquire('conn:acme:alice', 'c3', 2, now)).toBe(true);
-    expect(await one.acquire('conn:acme:bob', 'c9', 0, now)).toBe(true);
+    expect(await one.acquire(rec('c1', 'alice', 'a'), 2, now)).toEqual({ held: true, first: true });
+    expect(await two.acquire(rec('c2', 'alice', 'b'), 2, now)).toEqual({ held: true, first: false });
+    expect((await one.acquire(rec('c3', 'alice', 'a'), 2, now)).held).toBe(false);
+    expect((await two.list('acme', 'alice', now)).map((r) => r.serverId).sort()).toEqual(['a', 'b']);
+    expect(await two.release(rec('c1', 'alice', 'a'), now)).toEqual({ last: false });
+    expect((await one.acquire(rec('c3', 'alice', 'a'), 2, now)).held).toBe(true);
+    expect(await one.acquire(rec('c9', 'bob', 'a'), 0, now)).toEqual({ held: true, first: true });
   });
 
-  it('stops counting members whose instance stopped touching them', async () => {
-    const store = new RedisCounterStore({ client: c1, keys, staleMs: 1000 });
+  it('stops counting connections whose instance stopped refreshing them, and leaves nothing behind', async () => {
+    const registry = new RedisConnectionRegistry({ client: c1, keys, staleMs: 1000 });
     const t0 = Date.now();
-    expect(await store.acquire('conn:acme:carol', 'dead', 2, t0)).toBe(true);
-    expect(await store.acquire('conn:acme:carol', 'alive', 2, t0)).toBe(true);
-    await store.touch([{ key: 'conn:acme:carol', member: 'alive' }], t0 + 900);
-    expect(await store.acquire('conn:acme:carol', 'new', 2, t0 + 500)).toBe(false);
-    // 'dead' was last touched at t0: stale at t0 + 1500; 'alive' (t0 + 900) is not.
-    expect(await store.acquire('conn:acme:carol', 'new', 2, t0 + 1500)).toBe(true);
-    expect(await store.acquire('conn:acme:carol', 'other', 2, t0 + 1500)).toBe(false);
-    // A released member is not brought back by a late touch.
-    await store.release('conn:acme:carol', 'new');
-    await store.touch([{ key: 'conn:acme:carol', member: 'new' }], t0 + 1600);
-    expect(await c1.zscore(keys.counter('conn:acme:carol'), 'new')).toBeNull();
+    expect((await registry.acquire(rec('dead', 'carol', 'x'), 2, t0)).held).toBe(true);
+    expect((await registry.acquire(rec('alive', 'carol', 'y'), 2, t0)).held).toBe(true);
+    await registry.touch([rec('alive', 'carol', 'y')], t0 + 900);
+    expect((await registry.acquire(rec('new', 'carol', 'y'), 2, t0 + 500)).held).toBe(false);
+    // 'dead' was last refreshed at t0: stale at t0 + 1500, and pruned from both keys by the next write.
+    expect((await registry.acquire(rec('new', 'carol', 'y'), 2, t0 + 1500)).held).toBe(true);
+    expect(await c1.hkeys(keys.userRecords('acme', 'carol'))).toEqual(expect.arrayContaining(['alive', 'new']));
+    expect(await c1.hexists(keys.userRecords('acme', 'carol'), 'dead')).toBe(0);
+    // Both keys expire: a user whose instances all died leaves nothing for good.
+    expect(await c1.pttl(keys.userConnections('acme', 'carol'))).toBeGreaterThan(0);
+    expect(await c1.pttl(keys.userRecords('acme', 'carol'))).toBeGreaterThan(0);
   });
 });

@@ -47,7 +47,7 @@ for (const sharded of [false, true]) {
       await expect(a.engine.presence.join(key, conn('c1'), Date.now())).rejects.toThrow(Error);
       await expect(a.engine.presence.sweep(Date.now())).rejects.toThrow(Error);
       await expect(a.engine.rateLimiter.consumeAll('g', [{ key: 'k', rate: 1, burst: 1 }])).rejects.toThrow(Error);
-      await expect(a.engine.counters.acquire('k', 'm', 1, Date.now())).rejects.toThrow(Error);
+      await expect(a.engine.connections.acquire({ tenantId: 'acme', userId: 'u', connectionId: 'm', serverId: 's', connectedAt: 1 }, 1, Date.now())).rejects.toThrow(Error);
       await expect(a.engine.stream.subscribe({ tenantId: 'acme', room: 'other' })).rejects.toThrow(Error);
       const down = await healthOf(a);
       expect(down.find((h) => h.name === 'redis')).toMatchObject({ ok: false });

@@ -1,12 +1,16 @@
 import type { Engine, Retention } from '../types.js';
 import { MemoryPresenceStore } from './presence.js';
-import { MemoryCounterStore, MemoryRateLimiter } from './rate-limiter.js';
+import { MemoryConnectionRegistry } from './connections.js';
+import { MemoryInstanceRegistry } from './instances.js';
+import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryRevocationStore } from './revocations.js';
 import { MemoryRoomStream } from './stream.js';
 
 export interface MemoryEngineOptions {
   retention: Retention;
   presenceTimeoutMs: number;
+  /** A connection record not refreshed for this long stops counting (default 120000 ms). */
+  connectionStaleMs?: number;
   /** How often expired history, buckets and duplicate-window entries are dropped. */
   sweepIntervalMs?: number;
 }
@@ -27,7 +31,8 @@ export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readon
     stream,
     presence: new MemoryPresenceStore(opts.presenceTimeoutMs),
     rateLimiter,
-    counters: new MemoryCounterStore(),
+    connections: new MemoryConnectionRegistry(opts.connectionStaleMs),
+    instances: new MemoryInstanceRegistry(),
     revocations,
     health: [],
     async close() {

@@ -1,5 +1,5 @@
 import { ALLOWED, TokenBucket } from '../token-bucket.js';
-import type { CombinedRateDecision, CounterStore, RateBucket, RateLimiter } from '../types.js';
+import type { CombinedRateDecision, RateBucket, RateLimiter } from '../types.js';
 
 /**
  * The embedded engine's token buckets, kept by group, then by key: the keys a caller passes again and
@@ -55,45 +55,4 @@ export class MemoryRateLimiter implements RateLimiter {
       if (held.size === 0) this.groups.delete(g);
     }
   }
-}
-
-/**
- * Held-resource counters in this process. A key held by one member (the usual
- * case: one connection per user) is kept as that member alone; a set is made
- * from the second member on.
- */
-export class MemoryCounterStore implements CounterStore {
-  private readonly held = new Map<string, string | Set<string>>();
-
-  async acquire(key: string, member: string, max: number): Promise<boolean> {
-    const cur = this.held.get(key);
-    if (cur === undefined) {
-      this.held.set(key, member);
-      return true;
-    }
-    if (cur === member) return true;
-    if (typeof cur === 'string') {
-      if (max > 0 && max <= 1) return false;
-      this.held.set(key, new Set([cur, member]));
-      return true;
-    }
-    if (cur.has(member)) return true;
-    if (max > 0 && cur.size >= max) return false;
-    cur.add(member);
-    return true;
-  }
-
-  async release(key: string, member: string): Promise<void> {
-    const cur = this.held.get(key);
-    if (cur === undefined) return;
-    if (typeof cur === 'string') {
-      if (cur === member) this.held.delete(key);
-      return;
-    }
-    cur.delete(member);
-    if (cur.size === 1) this.held.set(key, cur.values().next().value as string);
-    else if (cur.size === 0) this.held.delete(key);
-  }
-
-  async touch(): Promise<void> {}
 }

@@ -1,7 +1,8 @@
 import type { Cluster } from 'ioredis';
 import type { Engine, HealthCheck, Retention } from '../types.js';
 import { assertAvailable, type ObserveLatency, type RedisClient } from './connection.js';
-import { RedisCounterStore } from './counters.js';
+import { RedisConnectionRegistry } from './connections.js';
+import { RedisInstanceRegistry } from './instances.js';
 import { KeySpace } from './keys.js';
 import { RedisPresenceStore } from './presence.js';
 import { RedisRateLimiter } from './rate-limiter.js';
@@ -29,8 +30,8 @@ export interface RedisEngineOptions {
   retention: Retention;
   /** Presence entries not touched for this long expire. */
   presenceTimeoutMs: number;
-  /** Connection-counter members not touched for this long stop counting (default 120000). */
-  counterStaleMs?: number;
+  /** Connection records not refreshed for this long stop counting (default 120000). */
+  connectionStaleMs?: number;
   /** Sharded pub/sub (Redis 7 SPUBLISH/SSUBSCRIBE), for Redis Cluster. */
   sharded?: boolean;
   /** Duration of each Redis operation, e.g. for a `websocket_redis_latency_ms` histogram. */
@@ -145,12 +146,13 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine & { readonly
     stream,
     presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, ...common }),
     rateLimiter,
-    counters: new RedisCounterStore({
+    connections: new RedisConnectionRegistry({
       client,
       ...common,
-      ...(opts.counterStaleMs !== undefined ? { staleMs: opts.counterStaleMs } : {}),
+      ...(opts.connectionStaleMs !== undefined ? { staleMs: opts.connectionStaleMs } : {}),
     }),
     revocations: new RedisRevocationStore({ client, ...common }),
+    instances: new RedisInstanceRegistry({ client, ...common }),
     health,
     async close() {
       const own = subscriber && subscriber !== client ? subscriber : undefined;

@@ -2,6 +2,7 @@ export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisRoomStream, type RedisRoomStreamOptions } from './stream.js';
 export { RedisPresenceStore, type RedisPresenceOptions } from './presence.js';
 export { RedisRateLimiter, type RedisRateLimiterOptions } from './rate-limiter.js';
-export { RedisCounterStore, type RedisCounterOptions } from './counters.js';
+export { RedisConnectionRegistry, type RedisConnectionRegistryOptions } from './connections.js';
+export { RedisInstanceRegistry, type RedisInstanceRegistryOptions } from './instances.js';
 export { KeySpace } from './keys.js';
 export { RedisUnavailableError, type ObserveLatency, type RedisClient } from './connection.js';

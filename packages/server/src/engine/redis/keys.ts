@@ -8,8 +8,9 @@ import { roomKeyString, type RoomKey } from '../types.js';
  * sharded pub/sub channel carries the same tag, so a script can SPUBLISH on it
  * from the node that owns the room. A tenant's rate-limit buckets carry the
  * tag `{tenant}`, so one script checks the user's and the tenant's together.
- * Other keys (counters, presence indexes) are only ever used by single-key
- * commands and single-key scripts, so their slot does not matter.
+ * A user's connection registry carries the tag `{tenant#user}`, so one script
+ * updates its two keys. Other keys (presence indexes, instance records) are
+ * only ever used by single-key commands, so their slot does not matter.
  */
 export class KeySpace {
   constructor(readonly prefix = 'ig:') {
@@ -80,7 +81,33 @@ export class KeySpace {
     return `${this.prefix}revoked:${tenantId}:${userId}`;
   }
 
-  counter(key: string): string {
-    return `${this.prefix}count:${key}`;
+  /** Sorted set of a tenant's room names with presence (all scored 0: read by name with ZRANGEBYLEX). */
+  presenceRooms(tenantId: string): string {
+    return `${this.prefix}presence:rooms:${tenantId}`;
+  }
+
+  /** `<prefix>user:{tenant#user}`: the common start of a user's registry keys. */
+  private user(tenantId: string, userId: string): string {
+    return `${this.prefix}user:{${tenantId}#${userId}}`;
+  }
+
+  /** Sorted set of a user's connection ids scored by their last refresh (ms). */
+  userConnections(tenantId: string, userId: string): string {
+    return `${this.user(tenantId, userId)}:conn`;
+  }
+
+  /** Hash of a user's connection id -> record JSON (`serverId`, `connectedAt`). */
+  userRecords(tenantId: string, userId: string): string {
+    return `${this.user(tenantId, userId)}:rec`;
+  }
+
+  /** Sorted set of instance ids scored by when their record expires (ms). */
+  instances(): string {
+    return `${this.prefix}instances`;
+  }
+
+  /** An instance's record (JSON), with the record's time to live. */
+  instance(serverId: string): string {
+    return `${this.prefix}instance:${serverId}`;
   }
 }
