@@ -1,4 +1,5 @@
 import {
+  isErrorCode,
   reconnectAdvice,
   ROOM_NAME_PATTERN,
   type ConnectionEstablished,
@@ -75,6 +76,8 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   private urlIndex = 0;
   private failures = 0;
   private restartDelay: number | undefined;
+  /** A `system:error` that announced the server closing the connection: its code decides what follows. */
+  private closingNotice: WebSocketClientError | undefined;
   private reconnectTimer: TimerHandle | undefined;
   private established: ConnectionEstablished | undefined;
   private failure: WebSocketClientError | undefined;
@@ -233,6 +236,7 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
       auth: (cb: (data: object) => void) => cb(this.handshakeAuth()),
     });
     this.socket = socket;
+    this.closingNotice = undefined;
     this.bind(socket);
     socket.connect();
   }
@@ -267,10 +271,16 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
     socket.on('system:error', (data) => {
       if (!current()) return;
       if (data?.code === 'AUTH_EXPIRED') this.auth.markStale();
+      if (data?.disconnect === true && isErrorCode(data.code)) this.closingNotice = new WebSocketClientError(data.code, data.message);
       this.emit('system:error', data);
     });
     socket.on('room:joined', (data) => current() && this.emit('room:joined', data));
-    socket.on('room:left', (data) => current() && this.emit('room:left', data));
+    socket.on('room:left', (data) => {
+      if (!current()) return;
+      // Taken out by the application: not joined again on the next connection.
+      if (data?.reason === 'removed' && typeof data.room === 'string') this.rooms.removed(data.room);
+      this.emit('room:left', data);
+    });
     socket.on('presence:join', (data) => current() && this.emit('presence:join', data));
     socket.on('presence:update', (data) => current() && this.emit('presence:update', data));
     socket.on('presence:leave', (data) => current() && this.emit('presence:leave', data));
@@ -298,6 +308,14 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
 
   private onDisconnect(socket: ClientSocket, reason: string): void {
     this.dropSocket(socket);
+    const notice = this.closingNotice;
+    this.closingNotice = undefined;
+    // The server said why it closes: a code to stop on, or one a new token overcomes, as for a refused connection.
+    if (notice) {
+      const advice = reconnectAdvice(notice.code);
+      if (advice === 'stop' || (advice === 'renew' && !this.auth.renewable)) return this.fail(notice);
+      if (advice === 'renew') this.auth.markStale();
+    }
     if (this.auth.isStale && !this.auth.renewable) {
       return this.fail(new WebSocketClientError('AUTH_EXPIRED', 'The token expired and no getToken option was given'));
     }

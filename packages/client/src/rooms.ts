@@ -109,6 +109,16 @@ export class RoomRegistry {
     }
   }
 
+  /** The server took the connection out of `room`: forget it (no re-join), rejecting waiting `joinRoom` calls. */
+  removed(room: string): void {
+    const entry = this.entries.get(room);
+    if (!entry) return;
+    this.entries.delete(room);
+    entry.sequence.abortRecovery();
+    const error = new WebSocketClientError('NOT_IN_ROOM', 'Removed from the room by the server', { room });
+    for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
+  }
+
   /** Forgets every room, rejecting waiting `joinRoom` calls. */
   clear(error: Error): void {
     for (const entry of this.entries.values()) {

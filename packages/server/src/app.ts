@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
+import { createServerApi } from './api/index.js';
 import type { AuthorizeHook } from './auth/authorize.js';
 import { createBackendAuthorization } from './auth/proxy.js';
 import { createVerifier } from './auth/verify.js';
@@ -62,8 +63,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const io = createIoServer(http, config, gate, adapter);
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
   const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
+  const api = createServerApi({ config, engine, control: realtime.control, metrics, logger });
   const startedAt = Date.now();
-  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt });
+  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
   const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, io, lifecycle, logger });
