@@ -53,3 +53,54 @@ describe('secrets in files (the _FILE twins)', () => {
     expect(() => loadConfig(env)).toThrow(new ConfigError(`Invalid configuration: ${name} and ${name}_FILE are both set: set only one`));
   });
 });
+
+describe('server API keys and authorization proxies', () => {
+  const key = (c: string) => c.repeat(40);
+  it('reads tenant and operator keys, API_KEY as an operator key, and keys from API_KEYS_FILE one a line', () => {
+    const cfg = loadConfig({ ...base, API_KEYS: ` acme:${key('a')} , acme:${key('b')},*:${key('c')}`, API_KEY: key('d') });
+    expect(cfg.api.keys).toEqual([
+      { tenant: 'acme', key: key('a') },
+      { tenant: 'acme', key: key('b') },
+      { tenant: '*', key: key('c') },
+      { tenant: '*', key: key('d') },
+    ]);
+    const fromFile = loadConfig({ ...base, API_KEYS_FILE: write('keys', `acme:${key('a')}\nglobex:${key('e')}\n`) });
+    expect(fromFile.api.keys.map((k) => k.tenant)).toEqual(['acme', 'globex']);
+    expect(loadConfig(base).api.keys).toEqual([]);
+  });
+  it.each([
+    [`acme:${'a'.repeat(31)}`, 'API_KEYS entry 1 has a key shorter than 32 characters'],
+    [`acme:${key('a')},bad tenant:${key('b')}`, 'API_KEYS entry 2 names an invalid tenant id (1-64 characters of A-Z a-z 0-9 _ . -, or *)'],
+    [`acme:${key('a')},globex:${key('a')}`, 'API_KEYS entry 2 repeats a key already listed'],
+    [key('a'), 'API_KEYS entry 1 must be tenant:key or *:key'],
+    [`acme:${'a'.repeat(35)} x`, 'API_KEYS entry 1 has a key with characters other than A-Z a-z 0-9 . _ ~ + / = -'],
+  ])('refuses API_KEYS %#, naming the entry but never the key', (value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ ...base, API_KEYS: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toEqual(new ConfigError(`Invalid configuration: ${message}`));
+    expect(String(error)).not.toContain('aaaaaaaaaa');
+  });
+  it('refuses API_KEY listed in API_KEYS too, and API_KEYS with its _FILE twin', () => {
+    expect(() => loadConfig({ ...base, API_KEYS: `acme:${key('a')}`, API_KEY: key('a') })).toThrow('API_KEY is also listed in API_KEYS');
+    expect(() => loadConfig({ ...base, API_KEYS: `acme:${key('a')}`, API_KEYS_FILE: write('k2', `acme:${key('a')}`) })).toThrow('API_KEYS and API_KEYS_FILE are both set');
+  });
+  it('keeps a revocation for JWT_MAX_AGE when set, else REVOCATION_TTL', () => {
+    expect(loadConfig(base).api.revocationTtlSeconds).toBe(7 * 86_400);
+    expect(loadConfig({ ...base, REVOCATION_TTL: '36h' }).api.revocationTtlSeconds).toBe(36 * 3600);
+    expect(loadConfig({ ...base, REVOCATION_TTL: '36h', JWT_MAX_AGE: '2h' }).api.revocationTtlSeconds).toBe(7200);
+    expect(() => loadConfig({ ...base, REVOCATION_TTL: 'soon' })).toThrow('REVOCATION_TTL must be a duration');
+  });
+  it('needs AUTH_PROXY_SECRET (32+ characters) with any proxy URL', () => {
+    expect(loadConfig(base).backendAuth).toBeUndefined();
+    expect(() => loadConfig({ ...base, JOIN_PROXY_URL: 'https://backend.example.com/join' })).toThrow('AUTH_PROXY_SECRET is required');
+    expect(() => loadConfig({ ...base, AUTH_PROXY_URL: 'https://backend.example.com/c', AUTH_PROXY_SECRET: 'short' })).toThrow('AUTH_PROXY_SECRET must be at least 32 characters');
+    expect(() => loadConfig({ ...base, AUTH_PROXY_URL: 'backend/c', AUTH_PROXY_SECRET: key('s') })).toThrow('AUTH_PROXY_URL must be an http(s) URL');
+    const cfg = loadConfig({ ...base, PUBLISH_PROXY_URL: 'http://127.0.0.1:8080/p', AUTH_PROXY_SECRET_FILE: write('proxy-secret', `${key('s')}\n`), AUTH_PROXY_FAILURE_POLICY: 'allow' });
+    expect(cfg.backendAuth).toMatchObject({ publishUrl: 'http://127.0.0.1:8080/p', secret: key('s'), failurePolicy: 'allow', timeoutMs: 2000, cacheTtlMs: 10_000, breaker: { failures: 5, cooldownMs: 10_000 } });
+    expect(cfg.backendAuth?.connectUrl).toBeUndefined();
+  });
+});
