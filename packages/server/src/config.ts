@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
-import { parseApiKeys, type ApiKeyEntry } from './api/keys.js';
+import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import { envSchema, parseUrl, type Env } from './config-schema.js';
 
 export { httpUrl, readableFile, urlOf } from './config-schema.js';

@@ -18,7 +18,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionControl } from '../realtime/control.js';
 import { createClusterView, type ClusterView } from './cluster-view.js';
-import { apiKey, findApiKey, type ApiKey } from './keys.js';
+import { apiKey, authenticateApiKey, type ApiKey } from '../auth/api-keys.js';
 import { openApiDocument } from './openapi.js';
 import { publishBackendMessage } from '../http/publish.js';
 import { Router, type Route } from './router.js';
@@ -205,15 +205,6 @@ export function createServerApi(deps: ServerApiDeps) {
     return results;
   }
 
-  /** The key presented, or AUTH_REQUIRED / AUTH_INVALID. */
-  function authenticate(req: IncomingMessage): ApiKey {
-    const header = req.headers.authorization;
-    if (typeof header !== 'string' || !/^Bearer\s+\S/i.test(header)) throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <API key> is required');
-    const key = findApiKey(keys, header.replace(/^Bearer\s+/i, '').trim());
-    if (!key) throw new CodedError('AUTH_INVALID', 'Invalid API key');
-    return key;
-  }
-
   /** The tenant a call acts on: the key's own, or, for an operator key, the one `?tenantId=` names. */
   function tenantOf(key: ApiKey, query: URLSearchParams): string {
     const named = query.get('tenantId') ?? undefined;
@@ -231,7 +222,7 @@ export function createServerApi(deps: ServerApiDeps) {
     let tenantId = '';
     if (scope !== 'public') {
       if (keys.length === 0) throw new CodedError('FORBIDDEN', 'The server API is disabled: set API_KEYS');
-      const key = authenticate(req);
+      const key = authenticateApiKey(keys, req);
       if (scope === 'operator' && key.tenant !== '*') throw new CodedError('FORBIDDEN', 'This route needs an operator key (*:key)');
       await limits.takeCall(key.id);
       if (scope === 'tenant') tenantId = tenantOf(key, url.searchParams);

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
 import { publishBackendMessage } from './publish.js';
+import { apiKey, authenticateApiKey } from '../auth/api-keys.js';
 import { createOriginPolicy } from './origin.js';
 import { bearerMatches, messageBodyLimit, readJson, send, sendError } from './respond.js';
 
@@ -36,6 +37,7 @@ const publishSchema = z.object({
 export function createHttpHandler(deps: HttpDeps) {
   const { config, engine, metrics, lifecycle, io, logger } = deps;
   const origins = createOriginPolicy(config);
+  const apiKeys = config.api.keys.map((k) => apiKey(k.tenant, k.key));
 
   async function dependencies() {
     const checks = await Promise.all(
@@ -116,9 +118,8 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   async function publish(req: IncomingMessage, res: ServerResponse) {
-    if (config.apiKey === undefined) throw new CodedError('FORBIDDEN', 'The publish API is disabled: set API_KEY');
-    if (!req.headers.authorization) throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <API_KEY> is required');
-    if (!bearerMatches(req, config.apiKey)) throw new CodedError('AUTH_INVALID', 'Invalid API key');
+    if (apiKeys.length === 0) throw new CodedError('FORBIDDEN', 'The publish API is disabled: set API_KEY or API_KEYS');
+    const key = authenticateApiKey(apiKeys, req);
     const body = await readJson(req, res, messageBodyLimit(config));
     const r = publishSchema.safeParse(body);
     if (!r.success) {
@@ -126,6 +127,7 @@ export function createHttpHandler(deps: HttpDeps) {
       throw new CodedError(field === 'room' ? 'INVALID_ROOM' : 'INVALID_PAYLOAD', `Invalid field "${field}"`);
     }
     const p = r.data;
+    if (key.tenant !== '*' && key.tenant !== p.tenantId) throw new CodedError('FORBIDDEN', 'This API key cannot act on another tenant');
     const result = await publishBackendMessage({ config, stream: engine.stream, metrics }, { tenantId: p.tenantId, room: p.room }, p);
     send(res, 200, { messageId: result.messageId });
   }

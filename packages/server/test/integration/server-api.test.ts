@@ -224,6 +224,17 @@ describe('server API v1 (embedded engine)', () => {
     expect((await api<Obj>(srv.url, 'POST', '/users/frank/revoke', { key: KEYS.acme, body: { before: before - 60_000 } })).body.before).toBe(before);
   });
 
+  it('takes the API keys at POST /api/publish too: operator keys for any tenant, a tenant key for its own', async () => {
+    const publish = (key: string, tenantId: string) =>
+      fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenantId, room: 'legacy', payload: 1 }) });
+    expect((await publish(KEYS.operator, 'globex')).status).toBe(200);
+    expect((await publish(KEYS.acme, 'acme')).status).toBe(200);
+    const refused = await publish(KEYS.acme, 'globex');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: 'FORBIDDEN' });
+    expect((await publish(`${KEYS.acme}x`, 'acme')).status).toBe(401);
+  });
+
   it('rate-limits calls per key, with Retry-After', async () => {
     const limited = await startTestServer({ API_KEYS, API_RATE_LIMIT_PER_SECOND: '1', API_RATE_LIMIT_BURST: '2' });
     try {

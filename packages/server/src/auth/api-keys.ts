@@ -5,7 +5,9 @@
  * rate limits by its id, a hash prefix.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
+import { CodedError } from '../errors.js';
 
 /** Shortest key accepted: 32 characters of a random alphabet are out of reach of guessing. */
 export const MIN_API_KEY_LENGTH = 32;
@@ -62,4 +64,13 @@ export function findApiKey(keys: readonly ApiKey[], presented: string): ApiKey |
   let found: ApiKey | undefined;
   for (const k of keys) if (timingSafeEqual(k.digest, given) && found === undefined) found = k;
   return found;
+}
+
+/** The key a request presents (`Authorization: Bearer <key>`), or AUTH_REQUIRED / AUTH_INVALID. */
+export function authenticateApiKey(keys: readonly ApiKey[], req: IncomingMessage): ApiKey {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || !/^Bearer\s+\S/i.test(header)) throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <API key> is required');
+  const key = findApiKey(keys, header.replace(/^Bearer\s+/i, '').trim());
+  if (!key) throw new CodedError('AUTH_INVALID', 'Invalid API key');
+  return key;
 }
