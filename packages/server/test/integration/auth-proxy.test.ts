@@ -71,9 +71,15 @@ describe('authorization proxies', () => {
     PUBLISH_PROXY_URL: `${backend.url}/publish`,
     AUTH_PROXY_SECRET: SECRET,
     AUTH_PROXY_CACHE_TTL: '0',
-    AUTH_PROXY_TIMEOUT: '300',
+    // Far above what a loaded machine takes to answer: only a backend that never answers times out.
+    AUTH_PROXY_TIMEOUT: '10000',
     ...extra,
   });
+  /** A server whose join and publish proxies give up after 300 ms (and that asks nothing at connect), for hanging backends. */
+  const impatientEnv = (extra: Record<string, string> = {}) => {
+    const { AUTH_PROXY_URL: _connect, ...env } = proxyEnv({ AUTH_PROXY_TIMEOUT: '300', ...extra });
+    return env;
+  };
   beforeAll(async () => {
     await backend.start();
     srv = await startTestServer(proxyEnv());
@@ -144,23 +150,31 @@ describe('authorization proxies', () => {
   });
 
   it('treats a slow, failing or nonsensical backend by the failure policy (refuse by default: BACKEND_UNAVAILABLE)', async () => {
-    const { socket } = await connect(srv.url, { claims: { sub: 'alice', tenantId: 'acme' } });
-    const answers: Reply[] = ['hang', { status: 500, json: { allow: true } }, { json: { allow: 'yes' } }, { raw: 'not json' }, { json: { allow: false, code: 'NO_SUCH_CODE' } }];
-    for (const answer of answers) {
-      backend.reply = () => answer;
-      expect(await request(socket, 'room:join', { room: 'slow' })).toMatchObject({ success: false, error: 'BACKEND_UNAVAILABLE' });
-    }
-    backend.reply = () => 'hang';
-    expect((await connectError(srv.url, { claims: { sub: 'carol', tenantId: 'acme' } })).data).toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-    expect(await metric(srv.url, 'join', 'timeout')).toBeGreaterThanOrEqual(1);
-    expect(await metric(srv.url, 'join', 'error')).toBeGreaterThanOrEqual(4);
-
-    const lenient = await startTestServer(proxyEnv({ AUTH_PROXY_FAILURE_POLICY: 'allow' }));
+    const impatient = await startTestServer(impatientEnv());
+    const lenient = await startTestServer(impatientEnv({ AUTH_PROXY_FAILURE_POLICY: 'allow' }));
     try {
+      const { socket } = await connect(impatient.url, { claims: { sub: 'alice', tenantId: 'acme' } });
+      const answers: Reply[] = ['hang', { status: 500, json: { allow: true } }, { json: { allow: 'yes' } }, { raw: 'not json' }, { json: { allow: false, code: 'NO_SUCH_CODE' } }];
+      for (const answer of answers) {
+        backend.reply = () => answer;
+        expect(await request(socket, 'room:join', { room: 'slow' })).toMatchObject({ success: false, error: 'BACKEND_UNAVAILABLE' });
+      }
+      expect(await metric(impatient.url, 'join', 'timeout')).toBe(1);
+      expect(await metric(impatient.url, 'join', 'error')).toBe(4);
+
+      backend.reply = () => 'hang';
+      const hanging = await startTestServer(proxyEnv({ AUTH_PROXY_TIMEOUT: '300' }));
+      try {
+        expect((await connectError(hanging.url, { claims: { sub: 'carol', tenantId: 'acme' } })).data).toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      } finally {
+        await hanging.close();
+      }
+
       const { socket: s } = await connect(lenient.url, { claims: { sub: 'dave', tenantId: 'acme' } });
       expect(await request(s, 'room:join', { room: 'slow' })).toMatchObject({ success: true });
       expect(await request(s, 'room:send', { room: 'slow', payload: 1 })).toMatchObject({ success: true });
     } finally {
+      await impatient.close();
       await lenient.close();
     }
   });
