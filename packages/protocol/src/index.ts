@@ -56,7 +56,7 @@ export interface PresenceInfo {
   metadata?: Metadata;
 }
 
-export interface RoomMessage {
+export interface RoomMessage<P = unknown> {
   /**
    * Unique; within one room, ids sort (lexicographically, all ids have the same length)
    * in the order members receive the messages. Format: `<16-digit sequence>-<8-char epoch>`.
@@ -65,7 +65,7 @@ export interface RoomMessage {
   room: string;
   /** The sender's user id (`system` for server-side publishes without a user). */
   from: string;
-  payload: unknown;
+  payload: P;
   /** Milliseconds since the epoch, taken when the server accepted the message. */
   timestamp: number;
   /** True for messages stored in history. */
@@ -124,10 +124,19 @@ export interface SendRequest {
 }
 export type SendAck = Ack<{ messageId: string; duplicate?: boolean }>;
 
+/** `room:history` reading order: `forward` oldest first (the default), `backward` newest first. */
+export const HISTORY_DIRECTIONS = ['forward', 'backward'] as const;
+export type HistoryDirection = (typeof HISTORY_DIRECTIONS)[number];
+
 export interface HistoryRequest {
   room: string;
+  /** Only messages with an id greater than this one. */
   since?: string;
+  /** Only messages with an id lower than this one. */
+  before?: string;
   limit?: number;
+  /** Default `forward`. With `backward`, `messages` is newest first and `hasMore` means older ones remain. */
+  direction?: HistoryDirection;
 }
 export type HistoryAck = Ack<{ messages: RoomMessage[]; hasMore: boolean; recovered: boolean }>;
 
