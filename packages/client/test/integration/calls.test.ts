@@ -1,21 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServerProcess } from '../../../server/test/helpers/server-process.js';
 import { startTcpProxy, type TcpProxy } from '../../../server/test/helpers/tcp-proxy.js';
 import { WebSocketClientError, type Logger, type StateChange } from '../../src/index.js';
-import { ClientPool, cuttableNetwork, record, until } from '../helpers/harness.js';
+import { cuttableNetwork, record, serverSuite, until } from '../helpers/harness.js';
 
-let server: ServerProcess;
+const suite = serverSuite();
+const { pool } = suite;
 let proxy: TcpProxy | undefined;
-const pool = new ClientPool();
 
-beforeAll(async () => {
-  server = await startServerProcess();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 afterEach(async () => {
-  pool.closeAll();
   await proxy?.close();
   proxy = undefined;
 });
@@ -25,8 +18,8 @@ const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) =>
 describe('signal and timeout on every call', () => {
   it('an aborted or timed-out send leaves the offline queue and is never delivered', async () => {
     const net = cuttableNetwork();
-    const alice = await pool.create(server.url, 'alice', { socketFactory: net.factory });
-    const bob = await pool.create(server.url, 'bob');
+    const alice = await pool.create(suite.server().url, 'alice', { socketFactory: net.factory });
+    const bob = await pool.create(suite.server().url, 'bob');
     const bobSeen = record(bob);
     await alice.joinRoom('calls');
     await bob.joinRoom('calls');
@@ -68,7 +61,7 @@ describe('signal and timeout on every call', () => {
   });
 
   it('a request to a server that went silent ends with the call timeout, not ackTimeoutMs; an aborted query rejects at once', async () => {
-    proxy = await startTcpProxy(server.port);
+    proxy = await startTcpProxy(suite.server().port);
     const alice = await pool.create(`http://127.0.0.1:${proxy.port}`, 'alice', { ackTimeoutMs: 60_000 });
     await alice.joinRoom('calls');
     expect(await alice.queryRooms({ timeout: 5000 })).toEqual(['calls']);
@@ -128,9 +121,9 @@ describe('maxReconnectAttempts, state-change reasons and the logger', () => {
 
 describe('echo', () => {
   it('with echo, the sender gets its own acknowledged message once, as the others do; without, it does not', async () => {
-    const alice = await pool.create(server.url, 'alice', { echo: true });
-    const quiet = await pool.create(server.url, 'alice');
-    const bob = await pool.create(server.url, 'bob');
+    const alice = await pool.create(suite.server().url, 'alice', { echo: true });
+    const quiet = await pool.create(suite.server().url, 'alice');
+    const bob = await pool.create(suite.server().url, 'bob');
     const aliceSeen = record(alice);
     const quietSeen = record(quiet);
     const bobSeen = record(bob);

@@ -1,19 +1,11 @@
 import type { PresenceInfo, RoomMessage } from '@intelgraph/websocket-protocol';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
+import { describe, expect, it } from 'vitest';
+import { startServerProcess } from '../../../server/test/helpers/server-process.js';
 import { WebSocketClientError, type Room, type RoomLeaving } from '../../src/index.js';
-import { ClientPool, cuttableNetwork, token, until } from '../helpers/harness.js';
+import { cuttableNetwork, serverSuite, token, until } from '../helpers/harness.js';
 
-let server: ServerProcess;
-const pool = new ClientPool();
-
-beforeAll(async () => {
-  server = await startServerProcess({ HEARTBEAT_INTERVAL: '300', HEARTBEAT_TIMEOUT: '10000' });
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(() => pool.closeAll());
+const suite = serverSuite({ HEARTBEAT_INTERVAL: '300', HEARTBEAT_TIMEOUT: '10000' });
+const { pool } = suite;
 
 interface Chat {
   text: string;
@@ -24,8 +16,8 @@ const users = (presence: ReadonlyMap<string, PresenceInfo>) => [...presence.keys
 describe('room objects', () => {
   it('one object per name; join and leave are idempotent; events and the typed payload are the room’s own', async () => {
     const net = cuttableNetwork();
-    const alice = await pool.create(server.url, 'alice', { socketFactory: net.factory });
-    const bob = await pool.create(server.url, 'bob');
+    const alice = await pool.create(suite.server().url, 'alice', { socketFactory: net.factory });
+    const bob = await pool.create(suite.server().url, 'bob');
     const chat: Room<Chat> = alice.room<Chat>('chat');
     expect(alice.room('chat')).toBe(chat);
     expect(chat.joined).toBe(false);
@@ -65,9 +57,9 @@ describe('room objects', () => {
 
   it('keeps the presence map: loaded after the join, updated by joins, status changes and leaves, reloaded after a reconnect', async () => {
     const net = cuttableNetwork();
-    const alice = await pool.create(server.url, 'alice', { socketFactory: net.factory });
-    const bob = await pool.create(server.url, 'bob');
-    const carol = await pool.create(server.url, 'carol');
+    const alice = await pool.create(suite.server().url, 'alice', { socketFactory: net.factory });
+    const bob = await pool.create(suite.server().url, 'bob');
+    const carol = await pool.create(suite.server().url, 'carol');
     await bob.joinRoom('team');
     const team = alice.room('team');
     const changes: ReadonlyMap<string, PresenceInfo>[] = [];
@@ -100,8 +92,8 @@ describe('room objects', () => {
   });
 
   it('iterates messages until the room is left; a slow reader gets BUFFER_OVERFLOW after the buffered ones', async () => {
-    const alice = await pool.create(server.url, 'alice');
-    const bob = await pool.create(server.url, 'bob');
+    const alice = await pool.create(suite.server().url, 'alice');
+    const bob = await pool.create(suite.server().url, 'bob');
     const feed = alice.room<Chat>('feed');
     await feed.join();
     await bob.joinRoom('feed');
@@ -143,7 +135,7 @@ describe('room objects', () => {
   });
 
   it('says why the room was left: refused (with the error), disconnect, failed', async () => {
-    const limited = await pool.create(server.url, 'dave', { token: await token('dave', { rooms: ['allowed:*'] }) });
+    const limited = await pool.create(suite.server().url, 'dave', { token: await token('dave', { rooms: ['allowed:*'] }) });
     const refusal = new Promise<RoomLeaving>((resolve) => limited.room('secret').on('left', resolve));
     await expect(limited.room('secret').join()).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(await refusal).toMatchObject({ room: 'secret', reason: 'refused', error: { code: 'FORBIDDEN' } });
