@@ -2,7 +2,8 @@
 // Fails when the bundle would need a Node built-in.
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
-import { readFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,8 +38,17 @@ export async function buildBrowser({ minify = true } = {}) {
     metafile: true,
     logLevel: 'warning',
     plugins: [noNodeBuiltins],
+    write: false,
   });
-  const code = await readFile(outfile, 'utf8');
+  // Each file is written aside and renamed into place: a build running meanwhile (tests build too) never
+  // leaves a reader a half-written bundle.
+  await mkdir(dirname(outfile), { recursive: true });
+  for (const file of result.outputFiles) {
+    const aside = `${file.path}.${process.pid}.tmp`;
+    await writeFile(aside, file.contents);
+    await rename(aside, file.path);
+  }
+  const code = result.outputFiles.find((f) => f.path === outfile)?.text ?? '';
   if (/\b(?:from|import|require)\s*\(?\s*["']node:/.test(code)) throw new Error(`${outfile} imports a node: module`);
   return { outfile, bytes: Buffer.byteLength(code), inputs: Object.keys(result.metafile.inputs) };
 }
