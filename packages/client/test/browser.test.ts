@@ -3,7 +3,7 @@ import type { PresenceUpdate, RoomMessage } from '@intelgraph/websocket-protocol
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBrowser } from '../scripts/build-browser.mjs';
 import { WebSocketClient } from '../src/index.js';
-import { browserSuite } from './helpers/browser.js';
+import { browserSuite, httpApp } from './helpers/browser.js';
 import { nextEvent, record, token, until } from './helpers/harness.js';
 
 /** The page of docs/sdk.md's browser usage: the bundle imported from a module script. */
@@ -21,12 +21,12 @@ let bundle = '';
 let bob: WebSocketClient | undefined;
 
 const suite = browserSuite(
-  (req, res) => {
+  httpApp((req, res) => {
     if (req.url === '/websocket-client.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
     else if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     else return false;
     return true;
-  },
+  }),
   async () => {
     const built = await buildBrowser();
     bundle = await readFile(built.outfile, 'utf8');

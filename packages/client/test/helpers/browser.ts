@@ -10,6 +10,23 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 /** Answers a request of the page's origin; false (or nothing) for a 404. */
 export type Routes = (req: IncomingMessage, res: ServerResponse) => boolean | void;
 
+/** What serves the pages: started before the real-time server, whose CORS_ORIGIN is its origin. */
+export type StartApp = () => Promise<{ origin: string; close(): Promise<void> }>;
+
+/** An app served by a node:http server of the test process. */
+export function httpApp(routes: Routes): StartApp {
+  return async () => {
+    const http: Server = createServer((req, res) => {
+      if (!routes(req, res)) res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    return {
+      origin: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => http.close(() => resolve())),
+    };
+  };
+}
+
 export interface BrowserSuite {
   /** The page's origin (`http://127.0.0.1:<port>`), allowed by the server's CORS_ORIGIN. */
   origin(): string;
@@ -19,9 +36,9 @@ export interface BrowserSuite {
   readonly pageErrors: string[];
 }
 
-/** Before the file's tests: `prepare()`, the HTTP server for `routes`, the server process, Chromium and a page; all closed after them. */
-export function browserSuite(routes: Routes, prepare?: () => Promise<void>): BrowserSuite {
-  let http: Server | undefined;
+/** Before the file's tests: `prepare()`, the app, the server process, Chromium and a page; all closed after them. */
+export function browserSuite(startApp: StartApp, prepare?: () => Promise<void>): BrowserSuite {
+  let app: Awaited<ReturnType<StartApp>> | undefined;
   let origin: string | undefined;
   let server: ServerProcess | undefined;
   let browser: Browser | undefined;
@@ -34,12 +51,8 @@ export function browserSuite(routes: Routes, prepare?: () => Promise<void>): Bro
 
   beforeAll(async () => {
     await prepare?.();
-    const listening = createServer((req, res) => {
-      if (!routes(req, res)) res.writeHead(404).end();
-    });
-    http = listening;
-    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+    app = await startApp();
+    origin = app.origin;
     server = await startServerProcess({ CORS_ORIGIN: origin });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     page = await browser.newPage();
@@ -52,7 +65,7 @@ export function browserSuite(routes: Routes, prepare?: () => Promise<void>): Bro
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
-    await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
+    await app?.close();
   });
 
   return {

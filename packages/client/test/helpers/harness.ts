@@ -10,11 +10,11 @@ import type { ClientSocket, SocketFactory, WebSocketClientEvents, WebSocketClien
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns something truthy; fails with `what` after `timeoutMs`. */
-export async function until<T>(check: () => T | undefined | null | false, what: string, timeoutMs = 20_000): Promise<T> {
+/** Polls `check` (awaited when it is async) until it returns something truthy; fails with `what` after `timeoutMs`. */
+export async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
