@@ -1,30 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { underCallOptions } from '../../src/call.js';
 import { WebSocketClientError } from '../../src/errors.js';
-import type { Timers } from '../../src/timers.js';
-
-/** Timers that fire only when the test says so. */
-function manualTimers(): Timers & { fire(): void; pending(): number } {
-  let next = 1;
-  const due = new Map<number, () => void>();
-  return {
-    setTimeout: (fn) => {
-      const id = next++;
-      due.set(id, fn);
-      return id;
-    },
-    clearTimeout: (h) => void due.delete(h as number),
-    setInterval: () => 0,
-    clearInterval: () => {},
-    now: () => 0,
-    fire() {
-      const fns = [...due.values()];
-      due.clear();
-      for (const fn of fns) fn();
-    },
-    pending: () => due.size,
-  };
-}
+import { manualTimers } from '../helpers/timers.js';
 
 const never = () => new Promise<string>(() => {});
 const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof WebSocketClientError ? e.code : String(e)));
