@@ -81,13 +81,14 @@ export function useRoom<T = unknown>(name: string, options: UseRoomOptions = {})
   const historySize = options.history ?? 0;
   const max = options.maxMessages ?? 100;
   const [messages, setMessages] = useState<readonly RoomMessage<T>[]>([]);
-  const [joined, setJoined] = useState(room.joined);
+  const [joined, setJoined] = useState(false);
   const [error, setError] = useState<WebSocketClientError | undefined>(undefined);
   const metadata = options.metadata;
 
   useEffect(() => {
     let active = true;
     setMessages([]);
+    setJoined(false);
     setError(undefined);
     const base = room as Room<unknown>;
     users.set(base, (users.get(base) ?? 0) + 1);
