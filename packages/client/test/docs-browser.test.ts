@@ -16,8 +16,42 @@ import { nextEvent, record, token, until } from './helpers/harness.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const REAL_TIME_URL = "'https://realtime.example.com'";
-const REACT_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>React</title></head>
-<body><div id="root"></div><script type="module" src="/assets/app.js"></script></body></html>`;
+const reactPage = (script: string) => `<!doctype html><html><head><meta charset="utf-8"><title>React</title></head>
+<body><div id="root"></div><script type="module" src="/assets/${script}"></script></body></html>`;
+
+/** Two components using one room: the room is left when the last of them unmounts. */
+const SHARED_ROOM_APP = `
+import { useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import { WebSocketClient } from '@intelgraph/websocket-client';
+import { ClientProvider, useRoom } from '@intelgraph/websocket-client/react';
+
+const client = new WebSocketClient({
+  url: ${REAL_TIME_URL},
+  getToken: async () => (await fetch('/api/realtime-token', { method: 'POST' })).text(),
+  tenantId: 'acme',
+});
+
+function Panel({ id }: { id: string }) {
+  const { joined, messages } = useRoom('investigation:123');
+  return <p id={id}>{joined ? 'joined' : 'joining'} {messages.length}</p>;
+}
+
+function App() {
+  const [first, setFirst] = useState(true);
+  const [second, setSecond] = useState(true);
+  return (
+    <ClientProvider client={client}>
+      {first && <Panel id="first" />}
+      {second && <Panel id="second" />}
+      <button id="close-first" onClick={() => setFirst(false)}>1</button>
+      <button id="close-second" onClick={() => setSecond(false)}>2</button>
+    </ClientProvider>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(<App />);
+`;
 
 let dir: string;
 let bob: WebSocketClient | undefined;
@@ -58,21 +92,25 @@ const suite = browserSuite(backend);
 // After the suite's start: the pages need the real-time server's address.
 beforeAll(async () => {
   const server = suite.server();
-  const bundle = await buildBrowser();
-  await copyFile(bundle.outfile, join(dir, 'assets/websocket-client.js'));
+  const browserBundle = await buildBrowser();
+  await copyFile(browserBundle.outfile, join(dir, 'assets/websocket-client.js'));
   await writeFile(join(dir, 'index.html'), fill(docExample('browser'), { [REAL_TIME_URL]: `'${server.url}'` }));
-  const app = await build({
-    stdin: { contents: fill(docExample('react'), { [REAL_TIME_URL]: `'${server.url}'` }), loader: 'tsx', resolveDir: HERE, sourcefile: 'app.tsx' },
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    jsx: 'automatic',
-    define: { 'process.env.NODE_ENV': '"production"' },
-    logLevel: 'warning',
-  });
-  await writeFile(join(dir, 'assets/app.js'), app.outputFiles[0]?.text ?? '');
-  await writeFile(join(dir, 'react.html'), REACT_PAGE);
+  const bundle = async (name: string, app: string): Promise<void> => {
+    const built = await build({
+      stdin: { contents: fill(app, { [REAL_TIME_URL]: `'${server.url}'` }), loader: 'tsx', resolveDir: HERE, sourcefile: `${name}.tsx` },
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      jsx: 'automatic',
+      define: { 'process.env.NODE_ENV': '"production"' },
+      logLevel: 'warning',
+    });
+    await writeFile(join(dir, `assets/${name}.js`), built.outputFiles[0]?.text ?? '');
+    await writeFile(join(dir, `${name}.html`), reactPage(`${name}.js`));
+  };
+  await bundle('react', docExample('react'));
+  await bundle('shared', SHARED_ROOM_APP);
   await suite.page().context().addCookies([{ name: 'user', value: 'carol', url: suite.origin() }]);
 });
 
@@ -134,6 +172,30 @@ describe('docs/sdk.md browser examples, served by its backend example', () => {
     expect((await carolLeft)[0]).toEqual({ room: 'investigation:123', userId: 'carol' });
     // The client stays connected: only the room was left.
     expect(await page.locator('.banner').count()).toBe(0);
+    expect(suite.pageErrors).toEqual([]);
+  });
+
+  it('useRoom: the room stays joined until the last component using it unmounts', async () => {
+    const page = suite.page();
+    const sender = bob as WebSocketClient;
+    const carolJoined = nextEvent(sender, 'presence:join');
+    await page.goto(`${suite.origin()}/shared`);
+    expect((await carolJoined)[0].user.userId).toBe('carol');
+    await page.locator('#first', { hasText: 'joined' }).waitFor();
+    await page.locator('#second', { hasText: 'joined' }).waitFor();
+    await sender.sendMessage('investigation:123', { text: 'to both' });
+    await page.locator('#first', { hasText: 'joined 1' }).waitFor();
+    await page.locator('#second', { hasText: 'joined 1' }).waitFor();
+
+    await page.click('#close-first');
+    await page.locator('#first').waitFor({ state: 'detached' });
+    await sender.sendMessage('investigation:123', { text: 'to the second' });
+    await page.locator('#second', { hasText: 'joined 2' }).waitFor();
+    expect((await sender.queryPresence('investigation:123')).map((p) => p.userId).sort()).toEqual(['bob', 'carol']);
+
+    const carolLeft = nextEvent(sender, 'presence:leave');
+    await page.click('#close-second');
+    expect((await carolLeft)[0]).toEqual({ room: 'investigation:123', userId: 'carol' });
     expect(suite.pageErrors).toEqual([]);
   });
 });

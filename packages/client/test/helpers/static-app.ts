@@ -1,13 +1,13 @@
 /**
  * `serveApp(req, res)` for docs/sdk.md's backend example: the files of the folder in `APP_DIR`
- * (`/` is `index.html`, `/react` is `react.html`), as the rest of an application would serve them.
+ * (`/` is `index.html`, `/react` and `/shared` their `.html` files), as the rest of an application would serve them.
  */
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
-const ALIASES: Record<string, string> = { '/': '/index.html', '/react': '/react.html' };
+const ALIASES: Record<string, string> = { '/': '/index.html', '/react': '/react.html', '/shared': '/shared.html' };
 
 export function serveApp(req: IncomingMessage, res: ServerResponse): void {
   const dir = process.env.APP_DIR ?? '.';
