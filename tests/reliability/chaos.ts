@@ -94,6 +94,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       RATE_LIMIT_USER_MESSAGES_PER_SECOND: '0',
       RATE_LIMIT_TENANT_MESSAGES_PER_SECOND: '0',
       RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0',
+      RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0',
+      MAX_PENDING_SESSIONS_PER_IP: '0',
     };
     const servers: ServerProcess[] = [];
     for (let i = 0; i < 3; i++) servers.push(await procs.server(env));

@@ -263,6 +263,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       STATS_TOKEN,
       LOG_LEVEL: 'info',
       RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0',
+      RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0',
+      MAX_PENDING_SESSIONS_PER_IP: '0',
       HANDSHAKE_TIMEOUT: '5000',
     });
     const srv = server;

@@ -85,6 +85,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       ...gcPreloadEnv(),
       ...opts.serverEnv,
       RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0',
+      RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0',
+      MAX_PENDING_SESSIONS_PER_IP: '0',
       HEARTBEAT_INTERVAL: '5000',
       HEARTBEAT_TIMEOUT: '15000',
     });

@@ -1,6 +1,6 @@
 import {
+  reconnectAdvice,
   ROOM_NAME_PATTERN,
-  TERMINAL_CONNECT_ERRORS,
   type ConnectionEstablished,
   type Metadata,
   type PresenceInfo,
@@ -341,8 +341,9 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
     this.dropSocket(socket);
     this.log.warn('connection attempt failed', { code: error.code, detail: error.message });
     this.emit('connect_error', error);
-    if ((TERMINAL_CONNECT_ERRORS as readonly string[]).includes(error.code)) return this.fail(error);
-    if (error.code === 'AUTH_EXPIRED') {
+    const advice = reconnectAdvice(error.code);
+    if (advice === 'stop') return this.fail(error);
+    if (advice === 'renew') {
       if (!this.auth.renewable) return this.fail(error);
       this.auth.markStale();
     }

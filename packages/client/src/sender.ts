@@ -1,15 +1,11 @@
-import type { RoomMessage } from '@intelgraph/websocket-protocol';
+import { isRetryable, type RoomMessage } from '@intelgraph/websocket-protocol';
+import { backoff, SEND_RETRY } from './backoff.js';
 import { ackError, WebSocketClientError } from './errors.js';
 import { newClientMessageId } from './ids.js';
 import type { Link } from './link.js';
 import { Outbox, type OutgoingMessage } from './queue.js';
 import { RecentSet } from './recovery.js';
 import type { TimerHandle, Timers } from './timers.js';
-
-/** `INTERNAL` answers to one message before its promise rejects: about 20 s of waits (0.25, 0.5, 1, 2, 4, 4, 4, 4 s). */
-export const INTERNAL_RETRIES = 8;
-const INTERNAL_FIRST_DELAY_MS = 250;
-const INTERNAL_MAX_DELAY_MS = 4000;
 
 /**
  * Sends room messages: one FIFO queue drained one message at a time while the connection is live,
@@ -93,15 +89,13 @@ export class Sender {
         }
         if (ack.success) {
           if (this.outbox.remove(message)) message.resolve(ack.messageId);
-        } else if (ack.error === 'RATE_LIMITED') {
-          await this.pause(ack.retryAfterMs ?? 1000);
-        } else if (ack.error === 'SHUTTING_DOWN') {
-          return; // This server is going away: sent again after the reconnect.
-        } else if (ack.error === 'INTERNAL' && message.failures < INTERNAL_RETRIES) {
-          // A server-side failure such as Redis failing over: the protocol says retry with backoff. The same
+        } else if (isRetryable(ack.error) && typeof ack.retryAfterMs === 'number') {
+          // The server said when (RATE_LIMITED): wait that long, as often as it asks.
+          await this.pause(ack.retryAfterMs);
+        } else if (isRetryable(ack.error) && message.failures < SEND_RETRY.retries) {
+          // A server-side failure such as Redis failing over (INTERNAL): retry with backoff. The same
           // clientMessageId makes a retry of a send that was stored after all a duplicate, not a second message.
-          message.failures++;
-          await this.pause(Math.min(INTERNAL_FIRST_DELAY_MS * 2 ** (message.failures - 1), INTERNAL_MAX_DELAY_MS));
+          await this.pause(backoff(message.failures++, SEND_RETRY.minDelayMs, SEND_RETRY.maxDelayMs, SEND_RETRY.factor));
         } else if (this.outbox.remove(message)) {
           message.reject(ackError(ack, message.room));
         }

@@ -4,31 +4,91 @@
  * to the contract is a change to one file.
  */
 
-/** Every error code a client can receive, in an ack, a `connect_error` or a `system:error`. */
-export const ERROR_CODES = [
-  'AUTH_REQUIRED',
-  'AUTH_INVALID',
-  'AUTH_EXPIRED',
-  'TENANT_MISMATCH',
-  'FORBIDDEN',
-  'INVALID_ROOM',
-  'NOT_IN_ROOM',
-  'INVALID_PAYLOAD',
-  'PAYLOAD_TOO_LARGE',
-  'RATE_LIMITED',
-  'ROOM_LIMIT',
-  'CONNECTION_LIMIT',
-  'SHUTTING_DOWN',
-  'INTERNAL',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/**
+ * What a refused connection (`connect_error`) with a code means for reconnecting:
+ * - `retry`: reconnecting with the same credentials can succeed (after `retryAfterMs` when given, else after a backoff);
+ * - `renew`: only with a new token;
+ * - `stop`: not without a change by the user (other credentials, tenant or configuration).
+ */
+export type ReconnectAdvice = 'retry' | 'renew' | 'stop';
 
-/** Codes after which reconnecting with the same credentials cannot succeed. */
-export const TERMINAL_CONNECT_ERRORS: readonly ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'TENANT_MISMATCH'];
+/** What the protocol says about one error code. */
+export interface ErrorInfo {
+  /** Default human-readable message; never carries secrets or internals. */
+  readonly message: string;
+  /** The status of an HTTP answer with this code. */
+  readonly httpStatus: number;
+  /**
+   * Whether the same request, sent again unchanged, can succeed later: after `retryAfterMs`
+   * when the answer carries it, else after a backoff.
+   */
+  readonly retryable: boolean;
+  /** For a refused connection: see {@link ReconnectAdvice}. */
+  readonly reconnect: ReconnectAdvice;
+}
+
+/**
+ * Every error code a client can receive, in an ack, a `connect_error`, a `system:error` or an
+ * HTTP error body, with what it means. Everything else about the codes derives from this table:
+ * adding a code is adding a row here (and to docs/protocol.md §7).
+ */
+const CATALOGUE = {
+  AUTH_REQUIRED: { message: 'A token is required', httpStatus: 401, retryable: false, reconnect: 'stop' },
+  AUTH_INVALID: { message: 'The token is invalid', httpStatus: 401, retryable: false, reconnect: 'stop' },
+  AUTH_EXPIRED: { message: 'The token has expired', httpStatus: 401, retryable: false, reconnect: 'renew' },
+  TENANT_MISMATCH: { message: 'The tenant does not match the token', httpStatus: 403, retryable: false, reconnect: 'stop' },
+  FORBIDDEN: { message: 'Not allowed', httpStatus: 403, retryable: false, reconnect: 'stop' },
+  INVALID_ROOM: { message: 'Invalid room name', httpStatus: 400, retryable: false, reconnect: 'stop' },
+  NOT_IN_ROOM: { message: 'Join the room first', httpStatus: 409, retryable: false, reconnect: 'stop' },
+  INVALID_PAYLOAD: { message: 'Invalid payload', httpStatus: 400, retryable: false, reconnect: 'stop' },
+  PAYLOAD_TOO_LARGE: { message: 'Payload too large', httpStatus: 413, retryable: false, reconnect: 'stop' },
+  RATE_LIMITED: { message: 'Rate limit exceeded', httpStatus: 429, retryable: true, reconnect: 'retry' },
+  ROOM_LIMIT: { message: 'Too many rooms for this connection', httpStatus: 409, retryable: false, reconnect: 'stop' },
+  CONNECTION_LIMIT: { message: 'Too many connections', httpStatus: 429, retryable: true, reconnect: 'retry' },
+  SHUTTING_DOWN: { message: 'The server is shutting down', httpStatus: 503, retryable: true, reconnect: 'retry' },
+  // Also what an unreachable Redis yields: the request can succeed once it is back.
+  INTERNAL: { message: 'Internal error', httpStatus: 500, retryable: true, reconnect: 'retry' },
+  NOT_FOUND: { message: 'Not found', httpStatus: 404, retryable: false, reconnect: 'stop' },
+  METHOD_NOT_ALLOWED: { message: 'Method not allowed', httpStatus: 405, retryable: false, reconnect: 'stop' },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof CATALOGUE;
+
+/** Looked up through a Map: a code read off the wire may be any string, `constructor` or `__proto__` included. */
+const BY_CODE: ReadonlyMap<string, ErrorInfo> = new Map(Object.entries(CATALOGUE));
+
+/** Every error code, in catalogue order. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(CATALOGUE) as ErrorCode[]);
 
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+  return typeof value === 'string' && BY_CODE.has(value);
 }
+
+/** The catalogue entry of a code. */
+export function errorInfo(code: ErrorCode): ErrorInfo {
+  return BY_CODE.get(code) as ErrorInfo;
+}
+
+/** Whether a request refused with this code can succeed if sent again unchanged; false for a code this version does not know. */
+export function isRetryable(code: unknown): boolean {
+  return isErrorCode(code) && errorInfo(code).retryable;
+}
+
+/** The HTTP status of an error answer with this code. */
+export function httpStatusOf(code: ErrorCode): number {
+  return errorInfo(code).httpStatus;
+}
+
+/**
+ * What a refused connection with this code means for reconnecting; `retry` for a code this
+ * version does not know (as for a failure below the protocol).
+ */
+export function reconnectAdvice(code: unknown): ReconnectAdvice {
+  return isErrorCode(code) ? errorInfo(code).reconnect : 'retry';
+}
+
+/** Codes after which reconnecting cannot succeed without a change by the user. */
+export const TERMINAL_CONNECT_ERRORS: readonly ErrorCode[] = Object.freeze(ERROR_CODES.filter((c) => errorInfo(c).reconnect === 'stop'));
 
 export const PRESENCE_STATUSES = ['online', 'away', 'busy', 'offline'] as const;
 export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
@@ -124,21 +184,28 @@ export interface SendRequest {
 }
 export type SendAck = Ack<{ messageId: string; duplicate?: boolean }>;
 
-/** `room:history` reading order: `forward` oldest first (the default), `backward` newest first. */
-export const HISTORY_DIRECTIONS = ['forward', 'backward'] as const;
-export type HistoryDirection = (typeof HISTORY_DIRECTIONS)[number];
+/** `forward`: oldest first. `backward`: newest first. */
+export type HistoryDirection = 'forward' | 'backward';
+export const HISTORY_DIRECTIONS: readonly HistoryDirection[] = ['forward', 'backward'];
 
 export interface HistoryRequest {
   room: string;
-  /** Only messages with an id greater than this one. */
+  /** Only messages after this id (or a position a join returned as `lastId`). */
   since?: string;
   /** Only messages with an id lower than this one. */
   before?: string;
+  /** Page size: default 100, at most 1000. */
   limit?: number;
-  /** Default `forward`. With `backward`, `messages` is newest first and `hasMore` means older ones remain. */
+  /** Default `forward` (oldest first); `backward` returns the newest first. */
   direction?: HistoryDirection;
 }
-export type HistoryAck = Ack<{ messages: RoomMessage[]; hasMore: boolean; recovered: boolean }>;
+export type HistoryAck = Ack<{
+  /** In the request's direction. */
+  messages: RoomMessage[];
+  /** More messages remain in the requested range beyond the last one returned (newer forward, older backward). */
+  hasMore: boolean;
+  recovered: boolean;
+}>;
 
 export type RoomsAck = Ack<{ rooms: string[] }>;
 

@@ -5,15 +5,16 @@ import type { AuthorizeHook } from './auth/authorize.js';
 import { createVerifier } from './auth/verify.js';
 import type { Config } from './config.js';
 import { buildEngine } from './engine/factory.js';
-import { MemoryRateLimiter } from './engine/memory/rate-limiter.js';
 import type { Engine } from './engine/types.js';
 import { createHttpHandler, originAllowed } from './http/routes.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { drain } from './lifecycle/shutdown.js';
+import { createLimits } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
+import { RefusalLog } from './refusal-log.js';
 
 export interface CreateServerOptions {
   config: Readonly<Config>;
@@ -44,9 +45,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const built = await buildEngine(config, logger, metrics);
   const engine = built.engine;
   const startedAt = Date.now();
-  const localLimiter = new MemoryRateLimiter();
-  const limiterSweep = setInterval(() => localLimiter.sweep(), 60_000);
-  limiterSweep.unref();
+  const refusals = new RefusalLog(logger);
+  const limits = createLimits({ config, counters: engine.counters, metrics, logger, refusals });
+  const stopLimits = limits.start();
 
   // Header and request timeouts are enforced by a periodic check (30 s by default): check every second, so a
   // request whose headers trickle in (slow-loris) is closed close to its timeout instead of up to 30 s later.
@@ -69,6 +70,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     // Handshakes from origins not allowed get 403 here; later requests are checked by the middleware below.
     allowRequest: (req, cb) => {
       if (!originAllowed(config.corsOrigins, req.headers.origin)) return cb('Origin not allowed', false);
+      const refusal = limits.sessions.admit(req);
+      if (refusal !== undefined) return cb(refusal, false);
       cb(null, true);
     },
   };
@@ -90,7 +93,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     logger,
     verify,
     lifecycle,
-    localLimiter,
+    limits,
+    refusals,
     ...(options.authorize !== undefined && { authorize: options.authorize }),
   });
 
@@ -103,7 +107,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     io,
     startedAt,
     beforeScrape: async () => {
-      const [presence, history] = await Promise.all([engine.presence.size?.(), engine.history.size?.()]);
+      const [presence, history] = await Promise.all([engine.presence.size?.(), engine.stream.size?.()]);
       if (presence !== undefined) metrics.presenceEntries.set(presence);
       if (history !== undefined) metrics.historyMessages.set(history);
     },
@@ -144,7 +148,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
       shuttingDown ??= (async () => {
         await drain({ io, lifecycle, logger, reason, timeoutMs: config.shutdownTimeoutMs, jitterMs: config.reconnectJitterMs });
         realtime.stop();
-        clearInterval(limiterSweep);
+        stopLimits();
         await new Promise<void>((resolve) => {
           io.close(() => resolve());
           http.closeAllConnections();

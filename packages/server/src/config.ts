@@ -90,6 +90,13 @@ const schema = z.object({
   RATE_LIMIT_CONNECTIONS_PER_IP_BURST: int(100, 0, 10_000_000),
   MAX_CONNECTIONS_PER_USER: int(20, 0, 1_000_000),
   MAX_ROOMS_PER_CONNECTION: int(100, 0, 1_000_000),
+  RATE_LIMIT_EVENTS_PER_SECOND: int(30, 0, 1_000_000),
+  RATE_LIMIT_EVENTS_BURST: int(300, 0, 10_000_000),
+  RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: int(40, 0, 1_000_000),
+  RATE_LIMIT_SESSIONS_PER_IP_BURST: int(200, 0, 10_000_000),
+  MAX_PENDING_SESSIONS_PER_IP: int(50, 0, 1_000_000),
+  MAX_PENDING_SESSIONS: int(5000, 0, 10_000_000),
+  PRESENCE_UPDATE_INTERVAL: int(250, 0, 60_000),
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
   WS_PER_MESSAGE_DEFLATE: bool(false),
@@ -151,6 +158,12 @@ export interface Config {
     ip: { rate: number; burst: number };
     maxConnectionsPerUser: number;
     maxRoomsPerConnection: number;
+    /** Every client event but `room:send`, per connection, in cost units (see limits/events.ts). */
+    events: { rate: number; burst: number };
+    /** Engine.IO sessions (before any authentication), per client address and pending in total. */
+    sessions: { rate: number; burst: number; pendingPerAddress: number; pendingTotal: number };
+    /** Presence updates of one user in one room are announced at most once per this many ms (0: each one). */
+    presenceUpdateIntervalMs: number;
   };
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
@@ -266,6 +279,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       ip: { rate: r.RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND, burst: r.RATE_LIMIT_CONNECTIONS_PER_IP_BURST },
       maxConnectionsPerUser: r.MAX_CONNECTIONS_PER_USER,
       maxRoomsPerConnection: r.MAX_ROOMS_PER_CONNECTION,
+      events: { rate: r.RATE_LIMIT_EVENTS_PER_SECOND, burst: r.RATE_LIMIT_EVENTS_BURST },
+      sessions: {
+        rate: r.RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND,
+        burst: r.RATE_LIMIT_SESSIONS_PER_IP_BURST,
+        pendingPerAddress: r.MAX_PENDING_SESSIONS_PER_IP,
+        pendingTotal: r.MAX_PENDING_SESSIONS,
+      },
+      presenceUpdateIntervalMs: r.PRESENCE_UPDATE_INTERVAL,
     },
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,

@@ -1,28 +1,10 @@
-import type { ErrorAck, ErrorCode } from '@intelgraph/websocket-protocol';
-
-/** Default human-readable text for each code; never carries secrets or internals. */
-const MESSAGES: Record<ErrorCode, string> = {
-  AUTH_REQUIRED: 'A token is required',
-  AUTH_INVALID: 'The token is invalid',
-  AUTH_EXPIRED: 'The token has expired',
-  TENANT_MISMATCH: 'The tenant does not match the token',
-  FORBIDDEN: 'Not allowed',
-  INVALID_ROOM: 'Invalid room name',
-  NOT_IN_ROOM: 'Join the room first',
-  INVALID_PAYLOAD: 'Invalid payload',
-  PAYLOAD_TOO_LARGE: 'Payload too large',
-  RATE_LIMITED: 'Rate limit exceeded',
-  ROOM_LIMIT: 'Too many rooms for this connection',
-  CONNECTION_LIMIT: 'Too many connections',
-  SHUTTING_DOWN: 'The server is shutting down',
-  INTERNAL: 'Internal error',
-};
+import { errorInfo, type ErrorAck, type ErrorCode } from '@intelgraph/websocket-protocol';
 
 /** An error with a protocol code, safe to show to the client. */
 export class CodedError extends Error {
   constructor(
     readonly code: ErrorCode,
-    message: string = MESSAGES[code],
+    message: string = errorInfo(code).message,
     readonly retryAfterMs?: number,
   ) {
     super(message);
@@ -38,10 +20,6 @@ export class CodedError extends Error {
   toData(): { code: ErrorCode; message: string; retryAfterMs?: number } {
     return { code: this.code, message: this.message, ...(this.retryAfterMs !== undefined && { retryAfterMs: this.retryAfterMs }) };
   }
-}
-
-export function defaultMessage(code: ErrorCode): string {
-  return MESSAGES[code];
 }
 
 /** Whether a failure comes from a dependency being unreachable (Redis down or reconnecting). */

@@ -8,13 +8,15 @@ export type { Identity } from './auth/verify.js';
 export { CodedError } from './errors.js';
 export type {
   Engine,
-  HistoryStore,
+  RoomStream,
   PresenceStore,
   RateLimiter,
   CounterStore,
-  Broker,
   RoomKey,
   NewMessage,
+  PublishOptions,
+  Published,
+  ReadQuery,
   HistoryPage,
   PresenceChange,
   Retention,

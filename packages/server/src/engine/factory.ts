@@ -3,9 +3,8 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { LocalBroker } from './local-broker.js';
 import { createMemoryEngine } from './memory/engine.js';
-import { SLOT_REFRESH_MS } from './redis/broker.js';
+import { SLOT_REFRESH_MS } from './redis/subscriptions.js';
 import { createRedisEngine } from './redis/engine.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Engine } from './types.js';
@@ -76,6 +75,8 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
   const latency = new Map<string, ReturnType<typeof metrics.redisLatency.labels>>();
   const engine = createRedisEngine({
     client,
+    // Standalone with Redis (CLUSTERING_ENABLED=false): history, presence and limits in Redis, delivery to this instance's members only.
+    fanOut: config.clustering,
     keyPrefix: r.keyPrefix,
     retention,
     presenceTimeoutMs: config.heartbeatTimeoutMs,
@@ -88,8 +89,7 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     },
     onError: (err, connection) => logError(err, connection),
   });
-  // Standalone with Redis: history, presence and limits in Redis, delivery to this instance's members only.
-  if (!config.clustering) return { engine: Object.assign(engine, { broker: new LocalBroker(engine.history, engine.rateLimiter) }) };
+  if (!config.clustering) return { engine };
 
   // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
   const pub = client.duplicate();
@@ -98,14 +98,17 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
   sub.on('error', (err: Error) => logError(err, 'adapter-sub'));
   const key = `${r.keyPrefix}socket.io`;
   const adapter = r.sharded ? createShardedAdapter(pub, sub, { channelPrefix: key }) : createAdapter(pub, sub, { key });
-  const close = engine.close.bind(engine);
   return {
     adapter: adapter as AdapterConstructor,
-    engine: Object.assign(engine, {
+    engine: {
+      ...engine,
       async close() {
-        await close();
+        await engine.close();
+        // The adapter's close() unsubscribes without waiting for Redis to answer: a PING answered means those
+        // answers are in, so quitting rejects none of them (they would be unhandled rejections).
+        await sub.ping().catch(() => {});
         await Promise.allSettled([pub.quit(), sub.quit()]);
       },
-    }),
+    },
   };
 }

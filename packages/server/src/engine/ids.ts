@@ -10,16 +10,24 @@ const POOL_SIZE = 4096;
 let pool = Buffer.alloc(0);
 let poolAt = 0;
 
+/**
+ * The epoch of a position in a room without history (see `RoomStream.head`): never the epoch of a
+ * history, so a read from such a position is told apart from one from an id.
+ */
+export const NO_HISTORY_EPOCH = '00000000';
+
 /** A fresh 8-character epoch naming one continuous history of a room. */
 export function newEpoch(): string {
-  if (poolAt + EPOCH_LENGTH > pool.length) {
-    pool = randomBytes(POOL_SIZE);
-    poolAt = 0;
+  for (;;) {
+    if (poolAt + EPOCH_LENGTH > pool.length) {
+      pool = randomBytes(POOL_SIZE);
+      poolAt = 0;
+    }
+    let out = '';
+    for (let i = 0; i < EPOCH_LENGTH; i++) out += EPOCH_ALPHABET[(pool[poolAt + i] as number) % EPOCH_ALPHABET.length];
+    poolAt += EPOCH_LENGTH;
+    if (out !== NO_HISTORY_EPOCH) return out;
   }
-  let out = '';
-  for (let i = 0; i < EPOCH_LENGTH; i++) out += EPOCH_ALPHABET[(pool[poolAt + i] as number) % EPOCH_ALPHABET.length];
-  poolAt += EPOCH_LENGTH;
-  return out;
 }
 
 /** First sequence number of a new history: the time in microseconds, so new histories sort after old ones. */

@@ -2,9 +2,9 @@
  * The seams between the real-time layer and the state Socket.IO does not keep.
  * Each interface has a memory implementation (engine/memory, the embedded
  * default) and a Redis implementation (engine/redis, for many instances); one
- * contract test suite per interface runs against both.
+ * contract test suite per interface runs against both (and a Redis Cluster).
  */
-import type { PresenceInfo, PresenceStatus, RoomMessage, Metadata } from '@intelgraph/websocket-protocol';
+import type { HistoryDirection, PresenceInfo, PresenceStatus, RoomMessage, Metadata } from '@intelgraph/websocket-protocol';
 
 /** A room of one tenant. Rooms of different tenants never share a key. */
 export interface RoomKey {
@@ -23,7 +23,7 @@ export function parseRoomKey(value: string): RoomKey | undefined {
   return { tenantId: value.slice(0, i), room: value.slice(i + 1) };
 }
 
-/** A message before the store gave it an id. */
+/** A message before the stream gave it an id. */
 export interface NewMessage {
   from: string;
   payload: unknown;
@@ -32,39 +32,45 @@ export interface NewMessage {
   clientMessageId?: string;
 }
 
-export interface AppendOptions {
-  /** Store in history (true) or only assign an id (false). */
-  persistent: boolean;
-  /**
-   * Token buckets to take in the same step as the append, for a store whose
-   * `takesLimits` is true (brokers pass them only to such a store): when a
-   * bucket is short of tokens, nothing is appended and the append rejects
-   * with `RateRefusedError`.
-   */
-  limits?: PublishLimits;
-}
-
 /** Token buckets taken for one message, as `RateLimiter.consumeAll(group, buckets)` takes them. */
 export interface PublishLimits {
   group: string;
   buckets: readonly RateBucket[];
 }
 
-export interface PublishOptions extends AppendOptions {
+export interface PublishOptions {
+  /** Store in history (true) or only assign an id and deliver (false). */
+  persistent: boolean;
   /** The sending connection, which does not receive its own message. */
   exceptConnectionId?: string;
+  /**
+   * Token buckets taken in the same step as the append: when one is short of
+   * tokens, nothing is appended or delivered and `publish` rejects with
+   * `RateRefusedError` (a refusal charges no bucket).
+   */
+  limits?: PublishLimits;
 }
 
-export interface AppendResult {
+export interface Published {
   message: RoomMessage;
-  /** True when `clientMessageId` was seen within the window: `message` is the first one, not to be delivered again. */
+  /** True when `clientMessageId` was seen within the window: `message` is the first one, not delivered again. */
   duplicate: boolean;
 }
 
+export interface ReadQuery {
+  /** Only messages after this position (a message id, or a room position from `head`). */
+  since?: string;
+  /** Only messages with an id lower than this one. */
+  before?: string;
+  limit: number;
+  /** `forward` (default): oldest first. `backward`: newest first. */
+  direction?: HistoryDirection;
+}
+
 export interface HistoryPage {
-  /** Oldest first. */
+  /** In the query's direction: oldest first (forward) or newest first (backward). */
   messages: RoomMessage[];
-  /** More messages after the last one returned. */
+  /** More messages in the queried range beyond the last one returned (newer forward, older backward). */
   hasMore: boolean;
   /**
    * True when `since` was absent, or when every message after `since` is still
@@ -83,33 +89,44 @@ export interface Retention {
   dedupeWindowSeconds: number;
 }
 
+export type Deliver = (key: RoomKey, msg: RoomMessage, exceptConnectionId: string | undefined) => void;
+
 /**
- * Message ids and history. `append` is atomic: id assignment, duplicate check,
- * storage, trimming and expiry happen together, so ids within a room are
- * strictly increasing in the order appends complete.
+ * What happens to a room's messages: publication (ids, persistence, duplicate
+ * suppression, rate limits), reading, the room's position, and delivery to the
+ * instances that hold members of the room.
  *
- * Id format: `<16-digit zero-padded sequence>-<8-char epoch>`. A room's
- * sequence starts at the creation time in microseconds, so the ids of a
- * history that was lost and started again still sort after the old ones,
+ * `publish` is atomic: id assignment, duplicate check, storage, trimming,
+ * expiry and delivery order happen together, so ids within a room strictly
+ * increase in the order publishes complete, and every subscribed instance
+ * receives a room's messages in id order (a gap in what an instance received,
+ * after its connection to the shared store dropped, is filled from history
+ * before later messages are delivered).
+ *
+ * Id format: `<16-digit zero-padded sequence>-<8-char epoch>`. A history's
+ * sequence starts at the time of its first message in microseconds, so the ids
+ * of a history that was lost and started again still sort after the old ones,
  * and its new epoch tells `read` that `since` values from before are not
  * continuous with it.
+ *
+ * A room without history has no state at all: asking for its position,
+ * reading it or subscribing to it stores nothing.
  */
-export interface HistoryStore {
+export interface RoomStream {
+  publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<Published>;
+  read(key: RoomKey, query: ReadQuery): Promise<HistoryPage>;
   /**
-   * True when `append` takes `opts.limits` itself, in the same atomic step (the
-   * Redis store on a single Redis: one script). Otherwise brokers take the
-   * limits from the rate limiter before appending.
-   */
-  readonly takesLimits?: boolean;
-  append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult>;
-  read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage>;
-  /**
-   * The room's newest id (stored or not): a position to recover from. A room
-   * without history state gets one (a new epoch), and the position is just
-   * before its first message.
+   * The room's position, to recover from: its newest id (stored or not), or,
+   * for a room without history, a position (same format, epoch `00000000`)
+   * just before the first message of any history begun after the call.
    */
   head(key: RoomKey): Promise<string>;
-  /** Stored messages in all rooms (for metrics); may be approximate for Redis. */
+  /** This instance has local members in the room; resolves once delivery to it is guaranteed. */
+  subscribe(key: RoomKey): Promise<void>;
+  unsubscribe(key: RoomKey): Promise<void>;
+  /** Called with every message of the rooms this instance subscribed to, in id order per room. */
+  onMessage(deliver: Deliver): void;
+  /** Stored messages in all rooms (for metrics); only where it is cheap to know. */
   size?(): Promise<number>;
 }
 
@@ -200,34 +217,13 @@ export interface RateLimiter {
 
 /**
  * Counts held resources shared by instances (connections per user).
- * `acquire` fails when the count would exceed `max`.
+ * `acquire` fails when the count would exceed `max`; it is atomic, so the
+ * cap holds whatever the interleaving of concurrent acquires.
  */
 export interface CounterStore {
   acquire(key: string, member: string, max: number, now: number): Promise<boolean>;
   release(key: string, member: string): Promise<void>;
   touch(members: { key: string; member: string }[], now: number): Promise<void>;
-}
-
-/**
- * Delivery of room messages to every instance's local members, in id order.
- * `publish` appends through the history store and delivers: the memory broker
- * delivers in-process; the Redis broker appends and publishes in one script so
- * every instance receives a room's messages in id order.
- */
-export interface Broker {
-  /**
-   * Appends the message (storing it when persistent) and delivers it to every
-   * subscribed instance. With `opts.limits`, the buckets are taken first (in
-   * the same Redis script as the append where the store allows): when one is
-   * short, nothing is appended or delivered and the promise rejects with
-   * `RateRefusedError`.
-   */
-  publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult>;
-  /** Called with every message for rooms this instance subscribed to. */
-  onMessage(handler: (key: RoomKey, msg: RoomMessage, exceptConnectionId: string | undefined) => void): void;
-  /** This instance has local members in the room; resolves once delivery to it is guaranteed. */
-  subscribe(key: RoomKey): Promise<void>;
-  unsubscribe(key: RoomKey): Promise<void>;
 }
 
 export interface Closer {
@@ -242,10 +238,10 @@ export interface HealthCheck {
 /** Everything the real-time layer needs from an engine. */
 export interface Engine extends Closer {
   readonly name: 'memory' | 'redis';
-  readonly history: HistoryStore;
+  readonly stream: RoomStream;
   readonly presence: PresenceStore;
+  /** Token buckets shared by every instance of the deployment (one process for the embedded engine). */
   readonly rateLimiter: RateLimiter;
   readonly counters: CounterStore;
-  readonly broker: Broker;
   readonly health: HealthCheck[];
 }

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ROOM_NAME_PATTERN, TENANT_ID_PATTERN, type ErrorCode } from '@intelgraph/websocket-protocol';
+import { httpStatusOf, ROOM_NAME_PATTERN, TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import type { Config } from '../config.js';
 import type { Engine } from '../engine/types.js';
 import { CodedError, toCoded, UnavailableError } from '../errors.js';
@@ -9,7 +9,7 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { jsonSize } from '../realtime/validation.js';
+import { jsonSize } from '../validation.js';
 
 export interface HttpDeps {
   config: Readonly<Config>;
@@ -31,18 +31,6 @@ const publishSchema = z.object({
   from: z.string().min(1).max(256).optional(),
 });
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  AUTH_REQUIRED: 401,
-  AUTH_INVALID: 401,
-  FORBIDDEN: 403,
-  INVALID_ROOM: 400,
-  INVALID_PAYLOAD: 400,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  SHUTTING_DOWN: 503,
-  INTERNAL: 500,
-};
-
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, {
@@ -54,9 +42,10 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function sendError(res: ServerResponse, err: unknown): void {
+/** An error answer: the code's status from the protocol's catalogue, and `{ error, message }`. */
+function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
   const coded = toCoded(err);
-  send(res, STATUS_OF[coded.code] ?? 400, { error: coded.code, message: coded.message });
+  send(res, httpStatusOf(coded.code), { error: coded.code, message: coded.message }, headers);
 }
 
 /** Constant-time comparison of a presented bearer token with the expected one. */
@@ -138,11 +127,21 @@ export function createHttpHandler(deps: HttpDeps) {
     send(res, 200, { status: 'ready' });
   }
 
-  async function stats(res: ServerResponse) {
-    const byTenant: Record<string, number> = {};
+  async function scrape(res: ServerResponse) {
+    await deps.beforeScrape?.().catch(() => {});
+    const text = await metrics.registry.metrics();
+    send(res, 200, text, { 'content-type': metrics.registry.contentType });
+  }
+
+  async function stats(req: IncomingMessage, res: ServerResponse) {
+    if ((config.env === 'production' || config.statsToken !== undefined) && !bearerMatches(req, config.statsToken)) {
+      throw new CodedError('AUTH_REQUIRED', 'Authorization: Bearer <STATS_TOKEN> is required');
+    }
+    // Tenant ids come from tokens: counted in a Map, so `constructor` or `__proto__` is a tenant like any other.
+    const byTenant = new Map<string, number>();
     for (const s of io.of('/').sockets.values()) {
       const t = s.data.identity?.tenantId;
-      if (t) byTenant[t] = (byTenant[t] ?? 0) + 1;
+      if (t) byTenant.set(t, (byTenant.get(t) ?? 0) + 1);
     }
     let rooms = 0;
     let memberships = 0;
@@ -158,7 +157,7 @@ export function createHttpHandler(deps: HttpDeps) {
       engine: engine.name,
       lifecycle: lifecycle.state,
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-      connections: { total: io.of('/').sockets.size, byTenant },
+      connections: { total: io.of('/').sockets.size, byTenant: Object.fromEntries(byTenant) },
       rooms: { active: rooms, subscriptions: memberships },
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
     });
@@ -188,7 +187,7 @@ export function createHttpHandler(deps: HttpDeps) {
     if (config.maxMessageBytes > 0 && size > config.maxMessageBytes) throw new CodedError('PAYLOAD_TOO_LARGE', `Payloads are limited to ${config.maxMessageBytes} bytes`);
     const persistent = p.persistent === true;
     if (persistent && !config.persistence.enabled) throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server');
-    const result = await engine.broker.publish(
+    const result = await engine.stream.publish(
       { tenantId: p.tenantId, room: p.room },
       { from: p.from ?? 'system', payload: p.payload, timestamp: Date.now() },
       { persistent },
@@ -196,6 +195,17 @@ export function createHttpHandler(deps: HttpDeps) {
     if (persistent) metrics.messagesPersisted.inc({ tenant: metrics.tenant(p.tenantId) });
     send(res, 200, { messageId: result.message.id });
   }
+
+  type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+  /** Path, then method. HEAD is answered by the GET route (Node sends no body for it). */
+  const routes = new Map<string, ReadonlyMap<string, Route>>([
+    ['/health', new Map([['GET', (_req, res) => health(res)]])],
+    ['/health/live', new Map([['GET', (_req, res) => send(res, 200, { status: 'live' })]])],
+    ['/health/ready', new Map([['GET', (_req, res) => ready(res)]])],
+    ['/metrics', new Map([['GET', (_req, res) => scrape(res)]])],
+    ['/stats', new Map([['GET', stats]])],
+    ['/api/publish', new Map([['POST', publish]])],
+  ]);
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -208,37 +218,16 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     try {
       if (req.method === 'OPTIONS') {
-        if (!originAllowed(config.corsOrigins, origin)) return send(res, 403, { error: 'FORBIDDEN', message: 'Origin not allowed' });
+        if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
         res.writeHead(204).end();
         return;
       }
-      if (!originAllowed(config.corsOrigins, origin)) return send(res, 403, { error: 'FORBIDDEN', message: 'Origin not allowed' });
-      const route = `${req.method} ${url.pathname}`;
-      switch (route) {
-        case 'GET /health':
-          return await health(res);
-        case 'GET /health/live':
-          return send(res, 200, { status: 'live' });
-        case 'GET /health/ready':
-          return await ready(res);
-        case 'GET /metrics': {
-          await deps.beforeScrape?.().catch(() => {});
-          const text = await metrics.registry.metrics();
-          return send(res, 200, text, { 'content-type': metrics.registry.contentType });
-        }
-        case 'GET /stats':
-          if ((config.env === 'production' || config.statsToken !== undefined) && !bearerMatches(req, config.statsToken)) {
-            return send(res, 401, { error: 'AUTH_REQUIRED', message: 'Authorization: Bearer <STATS_TOKEN> is required' });
-          }
-          return await stats(res);
-        case 'POST /api/publish':
-          return await publish(req, res);
-        default:
-          if (['/health', '/health/live', '/health/ready', '/metrics', '/stats', '/api/publish'].includes(url.pathname)) {
-            return send(res, 405, { error: 'INVALID_PAYLOAD', message: 'Method not allowed' });
-          }
-          return send(res, 404, { error: 'INVALID_PAYLOAD', message: 'Not found' });
-      }
+      if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+      const methods = routes.get(url.pathname);
+      if (!methods) return sendError(res, new CodedError('NOT_FOUND'));
+      const route = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
+      if (!route) return sendError(res, new CodedError('METHOD_NOT_ALLOWED'), { allow: allowed(methods) });
+      return await route(req, res);
     } catch (err) {
       const coded = toCoded(err);
       if (coded instanceof UnavailableError) logger.warn({ path: url.pathname }, coded.message);
@@ -247,4 +236,11 @@ export function createHttpHandler(deps: HttpDeps) {
       if (!res.headersSent) sendError(res, coded);
     }
   };
+}
+
+/** The `Allow` header of a path: its methods, HEAD with GET, and OPTIONS (CORS preflights). */
+function allowed(methods: ReadonlyMap<string, unknown>): string {
+  const list = [...methods.keys()];
+  if (methods.has('GET')) list.push('HEAD');
+  return [...list, 'OPTIONS'].join(', ');
 }

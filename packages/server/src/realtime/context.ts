@@ -3,11 +3,12 @@ import type { ClientToServerEvents, Metadata, PresenceStatus, ServerToClientEven
 import type { AuthorizeHook } from '../auth/authorize.js';
 import type { Identity, TokenVerifier } from '../auth/verify.js';
 import type { Config } from '../config.js';
-import type { Engine, PublishLimits, RoomKey } from '../engine/types.js';
+import type { Engine, RoomKey } from '../engine/types.js';
+import type { ConnectionLimits, Limits } from '../limits/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import type { MemoryRateLimiter, TokenBucket } from '../engine/memory/rate-limiter.js';
+import type { RefusalLog } from '../refusal-log.js';
 
 /**
  * The rooms of a connection that joined none: one shared map, never written
@@ -21,21 +22,15 @@ export interface ConnState {
   identity: Identity;
   status: PresenceStatus;
   metadata?: Metadata;
-  /** Room name -> key, for the rooms this connection is in (or joining). */
+  /** Room name -> key, for the rooms this connection is in. */
   rooms: ReadonlyMap<string, RoomKey>;
+  /** Joins in flight by room, so a second join of the same room waits for the first; undefined when none. */
+  joining: Map<string, Promise<unknown>> | undefined;
   /** Label value for tenant metrics. */
   tenantLabel: string;
   closed: boolean;
-  /** Made on the connection's first `room:send`: an idle connection pays for none of it. */
-  sending: SendState | undefined;
-}
-
-/** What a connection that sends keeps from one `room:send` to the next. */
-export interface SendState {
-  /** The connection's own bucket (RATE_LIMIT_MESSAGES_*). */
-  bucket: TokenBucket;
-  /** The user's and the tenant's buckets as every send of this connection takes them; undefined when both are off. */
-  limits: PublishLimits | undefined;
+  /** Made on the connection's first limited event. */
+  limits: ConnectionLimits | undefined;
 }
 
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, ConnState>;
@@ -45,11 +40,11 @@ export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record
 export interface RealtimeDeps {
   config: Readonly<Config>;
   engine: Engine;
+  limits: Limits;
   metrics: Metrics;
   logger: Logger;
+  refusals: RefusalLog;
   verify: TokenVerifier;
   authorize?: AuthorizeHook;
   lifecycle: Lifecycle;
-  /** Per-connection and per-address buckets stay in this process. */
-  localLimiter: MemoryRateLimiter;
 }

@@ -22,7 +22,9 @@ interface Route {
  * Routes every client event of a connection: finds the ack callback wherever
  * the client put it, answers `{ success: true, ... }` or `{ success: false,
  * error, message }`, reports failures without an ack as `system:error`, and
- * answers events the contract does not define with INVALID_PAYLOAD. Never throws.
+ * answers events the contract does not define with INVALID_PAYLOAD. Every event
+ * is first charged to the connection's event budget (RATE_LIMITED when it is
+ * spent). Never throws.
  *
  * One function serves all connections (installed with `socket.onAny`), so a
  * connection costs no closure per event.
@@ -59,6 +61,7 @@ export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<C
       else socket.emit('system:error', { code: coded.code, message: `${event}: ${coded.message}` });
     };
     try {
+      deps.limits.takeEvent(socket.data, route.event, payload);
       const result = route.handler(socket, payload);
       if (result instanceof Promise) result.then((r) => finish({ success: true, ...r }), fail);
       else finish({ success: true, ...result });
@@ -69,8 +72,14 @@ export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<C
 
   function unknown(socket: IoSocket, event: unknown, args: unknown[]): void {
     const name = typeof event === 'string' ? event.slice(0, 64) : typeof event;
-    metrics.errors.inc({ type: 'INVALID_PAYLOAD' });
-    const err = new CodedError('INVALID_PAYLOAD', `Unknown event "${name}"`);
+    let err: CodedError;
+    try {
+      deps.limits.takeEvent(socket.data, undefined, undefined);
+      err = new CodedError('INVALID_PAYLOAD', `Unknown event "${name}"`);
+    } catch (refused) {
+      err = toCoded(refused);
+    }
+    metrics.errors.inc({ type: err.code });
     const ack = args[args.length - 1];
     if (typeof ack === 'function') (ack as Ack)(err.toAck());
     else socket.emit('system:error', { code: err.code, message: err.message });

@@ -1,18 +1,18 @@
 import { parseRoomKey } from '../engine/types.js';
+import type { EngineSession } from '../limits/index.js';
 import { createAuthorizer } from './authorization.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
 import { createDispatcher } from './events.js';
-import { connectionsKey, handshakeMiddleware } from './handshake.js';
+import { handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
 import { trimConnection } from './footprint.js';
-import { watchSlowConsumers } from './slow-consumers.js';
 import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
 
 /** Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers. */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void } {
-  const { engine, metrics, logger, config } = deps;
+  const { engine, metrics, logger, config, limits } = deps;
   batchBufferedWrites();
   mergeFrameWrites();
   const authorize = createAuthorizer(deps);
@@ -20,8 +20,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   const rooms = createRoomHandlers(deps, presence, authorize);
   const session = createSession(deps);
 
-  // Room messages reach local members only here: the broker already carried them to every instance, in id order.
-  engine.broker.onMessage((key, msg, except) => {
+  // Room messages reach local members only here: the room stream already carried them to every instance, in id order.
+  engine.stream.onMessage((key, msg, except) => {
     const target = io.local.to(`${key.tenantId}#${key.room}`);
     (except ? target.except(except) : target).emit('room:message', msg);
     metrics.messagesSent.tally(metrics.tenant(key.tenantId)).inc();
@@ -35,6 +35,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     if (parseRoomKey(room)) metrics.activeRooms.dec();
   });
 
+  // Engine.IO sessions are admitted by the limits (allowRequest); each holds a place until it authenticates or closes.
+  io.engine.on('connection', (session: EngineSession) => limits.sessions.opened(session));
   io.use(handshakeMiddleware(deps));
 
   const dispatch = createDispatcher(deps, {
@@ -64,7 +66,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
     const work = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
-    work.push(engine.counters.release(connectionsKey(s.identity.tenantId, s.identity.userId), socket.id));
+    work.push(limits.releaseConnection(s.identity, socket.id));
     Promise.allSettled(work).then((results) => {
       for (const r of results) if (r.status === 'rejected') connLog(socket).warn({ err: r.reason }, 'cleanup after disconnect failed');
     });
@@ -72,6 +74,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
 
   io.on('connection', (socket: IoSocket) => {
     const s = socket.data;
+    limits.sessions.settle(socket.conn as unknown as EngineSession);
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
@@ -93,7 +96,7 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
   });
 
   const stopMaintenance = presence.startMaintenance();
-  const stopWatch = watchSlowConsumers(io, { limitBytes: config.writeBufferLimit, logger, metrics });
+  const stopWatch = limits.watchOutput(() => io.of('/').sockets.values());
   return {
     stop() {
       stopMaintenance();

@@ -1,9 +1,10 @@
 import type { Metadata, PresenceInfo } from '@intelgraph/websocket-protocol';
 import { roomKeyString, type PresenceChange, type RoomKey } from '../engine/types.js';
 import type { IoServer, IoSocket, RealtimeDeps } from './context.js';
-import { checkMetadata, parse, schemas } from './validation.js';
+import { checkMetadata, parse, schemas } from '../validation.js';
 import type { Authorizer } from './authorization.js';
-import { connectionsKey } from './handshake.js';
+import { connectionsKey } from '../limits/index.js';
+import { UpdateCoalescer } from './presence-coalescing.js';
 
 /** Connections touched per store call in a maintenance round. */
 const TOUCH_BATCH = 500;
@@ -14,18 +15,24 @@ const TOUCH_BATCH = 500;
  */
 export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Authorizer) {
   const { engine, metrics, logger, config } = deps;
+  const updates = new UpdateCoalescer(config.limits.presenceUpdateIntervalMs, (change) => {
+    io.to(roomKeyString(change.key)).emit('presence:update', { room: change.key.room, presence: [change.user] });
+  });
 
+  /** Tells the room's members (on every instance) what changed; updates of one user are coalesced. */
   function announce(change: PresenceChange, except?: IoSocket): void {
     const k = roomKeyString(change.key);
     const room = change.key.room;
     switch (change.kind) {
       case 'join':
+        updates.drop(change, change.user.userId);
         (except ? except.to(k) : io.to(k)).emit('presence:join', { room, user: change.user });
         return;
       case 'update':
-        io.to(k).emit('presence:update', { room, presence: [change.user] });
+        updates.update(change);
         return;
       case 'leave':
+        updates.drop(change, change.userId);
         io.to(k).emit('presence:leave', { room, userId: change.userId });
         return;
       case 'none':
@@ -90,15 +97,6 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     return { presence: await engine.presence.list({ tenantId: socket.data.identity.tenantId, room: req.room }, Date.now()) };
   }
 
-  /**
-   * Keeps this instance's entries alive and removes those whose instance died
-   * without saying goodbye; each removal is announced by exactly one instance.
-   * A round touches the presence entries of connections in rooms and the
-   * connection-counter members of all connections, TOUCH_BATCH at a time, so
-   * an instance holding tens of thousands of connections never has more than
-   * one batch of store calls in flight; a round still running when the next
-   * is due makes that one skip.
-   */
   /** Touches `items` TOUCH_BATCH at a time, one store call in flight; the first failure ends the round. */
   async function inBatches<T>(items: T[], what: string, touch: (batch: T[]) => Promise<void>): Promise<void> {
     try {
@@ -108,6 +106,15 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     }
   }
 
+  /**
+   * Keeps this instance's entries alive and removes those whose instance died
+   * without saying goodbye; each removal is announced by exactly one instance.
+   * A round touches the presence entries of connections in rooms and the
+   * connection-counter members of all connections, TOUCH_BATCH at a time, so
+   * an instance holding tens of thousands of connections never has more than
+   * one batch of store calls in flight; a round still running when the next
+   * is due makes that one skip.
+   */
   function startMaintenance(): () => void {
     let touching = false;
     const touchRound = async (): Promise<void> => {
@@ -140,6 +147,7 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
     return () => {
       clearInterval(touchTimer);
       clearInterval(sweepTimer);
+      updates.stop();
     };
   }
 

@@ -1,71 +1,85 @@
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type RoomMessage } from '@intelgraph/websocket-protocol';
 import { CodedError } from '../errors.js';
 import { parseMessageId } from '../engine/ids.js';
-import { RateRefusedError } from '../engine/limits.js';
-import { TokenBucket } from '../engine/memory/rate-limiter.js';
-import { roomKeyString, type AppendResult, type NewMessage, type PublishLimits, type PublishOptions, type RoomKey } from '../engine/types.js';
-import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps, type SendState } from './context.js';
+import { roomKeyString, type NewMessage, type Published, type RoomKey } from '../engine/types.js';
+import { checkMetadata, exceedsJsonSize, parse, schemas } from '../validation.js';
+import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps } from './context.js';
 import type { PresenceAnnouncer } from './presence.js';
 import type { Authorizer } from './authorization.js';
-import { checkMetadata, exceedsJsonSize, parse, schemas } from './validation.js';
 
 /** Messages returned in one join ack at most; the rest is paged with `room:history`. */
 export const JOIN_RECOVERY_PAGE = 200;
 
+type JoinAck = { room: string; messages?: RoomMessage[]; recovered?: boolean; hasMore?: boolean; lastId?: string };
+
 /** Room handlers: join, leave, send, history, query:rooms. */
 export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnouncer, authorize: Authorizer) {
-  const { config, engine, metrics } = deps;
+  const { config, engine, metrics, limits } = deps;
+  const stream = engine.stream;
 
   const keyOf = (socket: IoSocket, room: string): RoomKey => ({ tenantId: socket.data.identity.tenantId, room });
 
-  async function join(socket: IoSocket, raw: unknown) {
+  async function join(socket: IoSocket, raw: unknown): Promise<JoinAck> {
     const req = parse(schemas.join, raw);
     checkMetadata(req.metadata);
     const state = socket.data;
+    // A second join of a room while the first is in flight runs once the first has ended.
+    const inFlight = state.joining?.get(req.room);
+    if (inFlight) await inFlight.catch(() => {});
+    const run = joinOnce(socket, req);
+    const joining = (state.joining ??= new Map());
+    joining.set(req.room, run);
+    try {
+      return await run;
+    } finally {
+      if (joining.get(req.room) === run) joining.delete(req.room);
+      if (joining.size === 0 && state.joining === joining) state.joining = undefined;
+    }
+  }
+
+  async function joinOnce(socket: IoSocket, req: { room: string; metadata?: Record<string, unknown>; since?: string }): Promise<JoinAck> {
+    const state = socket.data;
     const already = state.rooms.has(req.room);
-    if (!already) {
-      const max = config.limits.maxRoomsPerConnection;
-      if (max > 0 && state.rooms.size >= max) {
-        metrics.rateLimited.inc({ scope: 'rooms_per_connection' });
-        throw new CodedError('ROOM_LIMIT', `At most ${max} rooms per connection`);
+    const release = already ? undefined : limits.reserveRoom(state);
+    try {
+      await authorize(socket, 'join', req.room);
+      const key = keyOf(socket, req.room);
+      // Without `since`: the room's position before this connection can receive anything, so the client has
+      // a position to recover from even if no message reaches it before it reconnects.
+      const lastId = req.since === undefined ? await stream.head(key) : undefined;
+      if (!already) await enter(socket, state, key);
+      await presence.joined(socket, key, req.metadata);
+      // Disconnected meanwhile: the disconnect's cleanup may have run before the entry was written.
+      if (state.closed) await presence.left(socket, key);
+      const ack: JoinAck = { room: req.room };
+      if (lastId !== undefined) ack.lastId = lastId;
+      if (req.since !== undefined) {
+        const page = await stream.read(key, { since: req.since, limit: JOIN_RECOVERY_PAGE });
+        ack.messages = page.messages;
+        ack.recovered = page.recovered;
+        ack.hasMore = page.hasMore;
+        metrics.historyRecoveries.inc({ result: page.recovered ? 'hit' : 'miss' });
       }
+      setImmediate(() => socket.emit('room:joined', req.metadata !== undefined ? { room: req.room, metadata: req.metadata } : { room: req.room }));
+      return ack;
+    } finally {
+      release?.();
     }
-    await authorize(socket, 'join', req.room);
-    const key = keyOf(socket, req.room);
-    const k = roomKeyString(key);
-    // Without `since`: the room's newest id before this connection can receive anything, so the client has
-    // a position to recover from even if no message reaches it before it reconnects.
-    const lastId = req.since === undefined ? await engine.history.head(key) : undefined;
-    if (!already) {
-      const own = state.rooms === NO_ROOMS ? new Map<string, RoomKey>() : (state.rooms as Map<string, RoomKey>);
-      own.set(req.room, key);
-      state.rooms = own;
-      try {
-        // Subscribed before joining: no message published after the ack can miss this instance.
-        await engine.broker.subscribe(key);
-      } catch (err) {
-        (state.rooms as Map<string, RoomKey>).delete(req.room);
-        throw err;
-      }
-      if (state.closed) {
-        await engine.broker.unsubscribe(key).catch(() => {});
-        throw new CodedError('INVALID_PAYLOAD', 'The connection closed');
-      }
-      socket.join(k);
-      metrics.roomSubscriptions.inc();
+  }
+
+  /** Subscribes this instance to the room, then adds the connection to it. */
+  async function enter(socket: IoSocket, state: ConnState, key: RoomKey): Promise<void> {
+    // Subscribed before joining: no message published after the ack can miss this instance.
+    await stream.subscribe(key);
+    if (state.closed) {
+      await stream.unsubscribe(key).catch(() => {});
+      throw new CodedError('INVALID_PAYLOAD', 'The connection closed');
     }
-    await presence.joined(socket, key, req.metadata);
-    const ack: { room: string; messages?: RoomMessage[]; recovered?: boolean; hasMore?: boolean; lastId?: string } = { room: req.room };
-    if (lastId !== undefined) ack.lastId = lastId;
-    if (req.since !== undefined) {
-      const page = await engine.history.read(key, { since: req.since, limit: JOIN_RECOVERY_PAGE });
-      ack.messages = page.messages;
-      ack.recovered = page.recovered;
-      ack.hasMore = page.hasMore;
-      metrics.historyRecoveries.inc({ result: page.recovered ? 'hit' : 'miss' });
-    }
-    setImmediate(() => socket.emit('room:joined', req.metadata !== undefined ? { room: req.room, metadata: req.metadata } : { room: req.room }));
-    return ack;
+    const own = state.rooms === NO_ROOMS ? new Map<string, RoomKey>() : (state.rooms as Map<string, RoomKey>);
+    own.set(key.room, key);
+    state.rooms = own;
+    socket.join(roomKeyString(key));
+    metrics.roomSubscriptions.inc();
   }
 
   /** Removes the connection from a room it is in (leave or disconnect). */
@@ -75,7 +89,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
     (socket.data.rooms as Map<string, RoomKey>).delete(room);
     socket.leave(roomKeyString(key));
     metrics.roomSubscriptions.dec();
-    await Promise.allSettled([engine.broker.unsubscribe(key), presence.left(socket, key)]);
+    await Promise.allSettled([stream.unsubscribe(key), presence.left(socket, key)]);
   }
 
   async function leave(socket: IoSocket, raw: unknown) {
@@ -100,53 +114,37 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
       throw new CodedError('INVALID_PAYLOAD', 'Persistence is disabled on this server: send without persistent');
     }
     if (deps.authorize) await authorize(socket, 'send', req.room);
-    const sending = (state.sending ??= newSendState(state));
-    const conn = deps.localLimiter.consumeHeld(sending.bucket, config.limits.connection.rate, config.limits.connection.burst);
-    if (!conn.allowed) refuse('connection', conn.retryAfterMs);
+    const publishLimits = limits.beforeSend(state);
     const message: NewMessage = { from: state.identity.userId, payload: req.payload, timestamp: Date.now() };
     if (req.clientMessageId !== undefined) message.clientMessageId = req.clientMessageId;
-    // The user's and the tenant's buckets are taken in the same step as the append (one Redis script on a
-    // single Redis): a refused message takes a token from neither and is neither stored nor delivered.
-    const opts: PublishOptions = { persistent, exceptConnectionId: socket.id };
-    if (sending.limits) opts.limits = sending.limits;
-    let result: AppendResult;
+    let result: Published;
     try {
-      result = await engine.broker.publish(key, message, opts);
+      // The user's and the tenant's buckets are taken in the same step as the append: a refused message
+      // takes a token from neither and is neither stored nor delivered.
+      result = await stream.publish(key, message, {
+        persistent,
+        exceptConnectionId: socket.id,
+        ...(publishLimits !== undefined && { limits: publishLimits }),
+      });
     } catch (err) {
-      if (err instanceof RateRefusedError) refuse(err.decision.refusedBy === 1 ? 'tenant' : 'user', err.decision.retryAfterMs);
+      limits.sendRefused(err);
       throw err;
     }
     if (persistent && !result.duplicate) metrics.messagesPersisted.tally(state.tenantLabel).inc();
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
   }
 
-  /** A connection's sending state, made on its first send (user and tenant are fixed for a connection's lifetime). */
-  function newSendState(state: ConnState): SendState {
-    const { user, tenant } = config.limits;
-    const limits: PublishLimits | undefined =
-      user.rate > 0 || tenant.rate > 0
-        ? {
-            group: state.identity.tenantId,
-            buckets: [
-              { key: `u:${state.identity.userId}`, rate: user.rate, burst: user.burst },
-              { key: 't', rate: tenant.rate, burst: tenant.burst },
-            ],
-          }
-        : undefined;
-    return { bucket: new TokenBucket(), limits };
-  }
-
-  function refuse(scope: string, retryAfterMs: number): never {
-    metrics.rateLimited.inc({ scope });
-    throw new CodedError('RATE_LIMITED', `Rate limit exceeded (${scope})`, retryAfterMs);
-  }
-
   async function history(socket: IoSocket, raw: unknown) {
     const req = parse(schemas.history, raw);
     if (req.since !== undefined && !parseMessageId(req.since)) throw new CodedError('INVALID_PAYLOAD', 'since must be a message id');
+    if (req.before !== undefined && !parseMessageId(req.before)) throw new CodedError('INVALID_PAYLOAD', 'before must be a message id');
     await authorize(socket, 'history', req.room);
-    const limit = Math.min(req.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
-    const page = await engine.history.read(keyOf(socket, req.room), { ...(req.since !== undefined && { since: req.since }), limit });
+    const page = await stream.read(keyOf(socket, req.room), {
+      limit: Math.min(req.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT),
+      ...(req.since !== undefined && { since: req.since }),
+      ...(req.before !== undefined && { before: req.before }),
+      ...(req.direction !== undefined && { direction: req.direction }),
+    });
     return { messages: page.messages, hasMore: page.hasMore, recovered: page.recovered };
   }
 

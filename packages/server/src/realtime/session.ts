@@ -1,6 +1,6 @@
 import { CodedError } from '../errors.js';
 import type { IoSocket, RealtimeDeps } from './context.js';
-import { parse, schemas } from './validation.js';
+import { parse, schemas } from '../validation.js';
 
 /** setTimeout's longest delay; longer waits are taken in steps. */
 const MAX_TIMER = 2_147_483_647;
@@ -82,8 +82,10 @@ export function createSession(deps: RealtimeDeps) {
   }
 
   async function refresh(socket: IoSocket, raw: unknown) {
-    const req = parse(schemas.refresh, raw);
-    const next = await deps.verify(req.token);
+    const { token } = parse(schemas.refresh, raw);
+    // A value that cannot be a token is an invalid token, as in the handshake (verification refuses one too long).
+    if (typeof token !== 'string' || token === '') throw new CodedError('AUTH_INVALID', 'The token must be a non-empty string');
+    const next = await deps.verify(token);
     const cur = socket.data.identity;
     if (next.userId !== cur.userId || next.tenantId !== cur.tenantId) {
       throw new CodedError('AUTH_INVALID', 'A refreshed token must be for the same user and tenant');

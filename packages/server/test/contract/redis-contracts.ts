@@ -1,33 +1,113 @@
+import type { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/engine/redis/connection.js';
-import { RedisHistoryStore } from '../../src/engine/redis/history.js';
+import { RedisCounterStore } from '../../src/engine/redis/counters.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
 import { RedisPresenceStore } from '../../src/engine/redis/presence.js';
 import { RedisRateLimiter } from '../../src/engine/redis/rate-limiter.js';
-import { historyContract } from './history.contract.js';
+import { RedisRoomStream } from '../../src/engine/redis/stream.js';
+import type { Retention } from '../../src/engine/types.js';
+import { counterContract } from './counter.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
+import { streamContract, type StreamContext, type StreamInstance } from './stream.contract.js';
+
+/** A private Redis (or Cluster) for the contracts; read when a test runs, after the suite's beforeAll started it. */
+export interface RedisEnv {
+  /** The shared command connection. */
+  client: RedisClient;
+  /** A new connection for one instance's subscriptions (sharded: a Cluster built for sharded subscribers). */
+  subscriber(sharded: boolean): RedisClient;
+  /** A connection to each master, for what an operator or a fault does to the servers. */
+  masters(): Redis[];
+}
+
+async function countKeys(masters: Redis[], prefix: string): Promise<number> {
+  let n = 0;
+  for (const node of masters) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      n += keys.length;
+    } while (cursor !== '0');
+  }
+  return n;
+}
 
 /**
- * The history, presence and rate-limiter contracts on Redis stores. `client()` is read when
- * a test runs (after the suite's beforeAll started Redis). Each store gets its
+ * The room stream, presence, rate-limiter and counter contracts on Redis stores. Each store gets its
  * own key prefix, as separate deployments would: a sweep sees only its rooms.
  */
-export function redisContracts(name: string, client: () => RedisClient, flushAll: () => Promise<void>): void {
+export function redisContracts(name: string, env: () => RedisEnv, variants: { sharded: boolean; label: string }[]): void {
   let n = 0;
   const keys = () => new KeySpace(`${name.replace(/\W/g, '')}${++n}:`);
-  historyContract(name, {
+  const flushAll = async () => void (await Promise.all(env().masters().map((m) => m.flushall())));
+
+  const streamOn = (e: RedisEnv, retention: Retention, space: KeySpace, sharded: boolean, fanOut: boolean) => {
+    const subscriber = fanOut ? e.subscriber(sharded) : undefined;
+    const limiter = new RedisRateLimiter({ client: e.client, keys: space });
+    let reads = 0;
+    const stream = new RedisRoomStream({
+      client: e.client,
+      retention,
+      limiter,
+      sharded,
+      keys: space,
+      ...(subscriber && { subscriber }),
+      observe: (op) => {
+        if (op === 'stream.read') reads++;
+      },
+    });
+    const inst: StreamInstance = { stream, limiter, received: [] };
+    stream.onMessage((key, msg, except) => inst.received.push({ key, msg, except }));
+    return { inst, reads: () => reads, close: () => subscriber?.disconnect() };
+  };
+
+  for (const { sharded, label } of variants) {
+    streamContract(`${name}, ${label}`, {
+      acrossInstances: true,
+      async create(retention) {
+        const e = env();
+        const space = keys();
+        const a = streamOn(e, retention, space, sharded, true);
+        const b = streamOn(e, retention, space, sharded, true);
+        const ctx: StreamContext = {
+          a: a.inst,
+          b: b.inst,
+          close: async () => {
+            a.close();
+            b.close();
+          },
+          wipe: flushAll,
+          dropSubscriptions: async () => void (await Promise.all(e.masters().map((m) => m.call('CLIENT', 'KILL', 'TYPE', 'pubsub')))),
+          readsByA: a.reads,
+          stateHeld: () => countKeys(e.masters(), space.prefix),
+        };
+        return ctx;
+      },
+    });
+  }
+  streamContract(`${name}, this instance only`, {
     async create(retention) {
-      return { store: new RedisHistoryStore({ client: client(), retention, keys: keys() }), close: async () => {}, wipe: flushAll };
+      const e = env();
+      const space = keys();
+      const a = streamOn(e, retention, space, false, false);
+      return { a: a.inst, b: a.inst, close: async () => a.close(), wipe: flushAll, stateHeld: () => countKeys(e.masters(), space.prefix) };
     },
   });
   presenceContract(name, {
     async create(timeoutMs) {
-      return { store: new RedisPresenceStore({ client: client(), timeoutMs, keys: keys() }), close: async () => {} };
+      return { store: new RedisPresenceStore({ client: env().client, timeoutMs, keys: keys() }), close: async () => {} };
     },
   });
   rateLimiterContract(name, {
     async create() {
-      return { limiter: new RedisRateLimiter({ client: client(), keys: keys() }), close: async () => {} };
+      return { limiter: new RedisRateLimiter({ client: env().client, keys: keys() }), close: async () => {} };
+    },
+  });
+  counterContract(name, {
+    async create() {
+      return { store: new RedisCounterStore({ client: env().client, keys: keys() }), close: async () => {} };
     },
   });
 }

@@ -5,16 +5,24 @@ import { redisContracts } from './redis-contracts.js';
 
 let server: RedisServer;
 let client: Redis;
+let admin: Redis;
+
+const connect = () => new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
 
 beforeAll(async () => {
   server = await startRedisServer();
-  client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  client = connect();
+  admin = connect();
 });
 
 afterAll(async () => {
   client?.disconnect();
+  admin?.disconnect();
   await server?.stop();
 });
 
 // FLUSHALL is what a Redis restarted without persistence looks like: the lost-history test takes the real path.
-redisContracts('redis', () => client, async () => void (await client.flushall()));
+redisContracts('redis', () => ({ client, subscriber: connect, masters: () => [admin] }), [
+  { sharded: false, label: 'PUBLISH' },
+  { sharded: true, label: 'SPUBLISH' },
+]);

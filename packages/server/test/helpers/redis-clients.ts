@@ -2,7 +2,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { createRedisEngine, type RedisEngineOptions } from '../../src/engine/redis/engine.js';
-import type { Engine, RoomKey } from '../../src/engine/types.js';
+import type { RoomKey } from '../../src/engine/types.js';
 
 /** Reconnects every 100 ms and fails a command after one retry, so tests of outages stay short. */
 export function redisClient(port: number): Redis {
@@ -23,9 +23,9 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
 
 export const retention = { ttlSeconds: 3600, maxMessages: 1000, dedupeWindowSeconds: 300 };
 
-/** An engine on its own connections, recording what its broker delivers. */
+/** An engine on its own connections, recording what its room stream delivers. */
 export interface TestInstance {
-  engine: Engine;
+  engine: ReturnType<typeof createRedisEngine>;
   received: { key: RoomKey; msg: RoomMessage; except: string | undefined }[];
   errors: Error[];
 }
@@ -34,6 +34,6 @@ export function instance(opts: Omit<RedisEngineOptions, 'retention' | 'presenceT
   const errors: Error[] = [];
   const engine = createRedisEngine({ retention, presenceTimeoutMs: 60_000, onError: (e) => errors.push(e), ...opts });
   const received: TestInstance['received'] = [];
-  engine.broker.onMessage((key, msg, except) => received.push({ key, msg, except }));
+  engine.stream.onMessage((key, msg, except) => received.push({ key, msg, except }));
   return { engine, received, errors };
 }

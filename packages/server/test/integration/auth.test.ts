@@ -125,6 +125,29 @@ describe('authentication (HS256)', () => {
     expect(await request(socket, 'auth:refresh', { token: shorter })).toMatchObject({ success: false, error: 'AUTH_INVALID', message: expect.stringMatching(/expire before/) });
     expect(socket.connected).toBe(true);
   });
+
+  it.each([
+    ['a number', 12345],
+    ['an empty string', ''],
+    ['20,000 characters', 'x'.repeat(20_000)],
+    ['an object', { jwt: 'x.y.z' }],
+    ['null', null],
+    ['an array', ['x.y.z']],
+  ])('auth:refresh with %s as the token answers AUTH_INVALID and keeps the connection and its expiry', async (_name, token) => {
+    const { socket } = await connect(srv.url, { claims: { sub: 'alice', ttlSeconds: 60 } });
+    expect(await request(socket, 'auth:refresh', { token })).toMatchObject({ success: false, error: 'AUTH_INVALID', message: expect.any(String) });
+    // Still served, and still on its old token: a valid refresh that expires sooner is refused as such.
+    const sooner = await mintToken({ sub: 'alice', tenantId: 'acme', ttlSeconds: 30 });
+    expect(await request(socket, 'auth:refresh', { token: sooner })).toMatchObject({ success: false, error: 'AUTH_INVALID', message: expect.stringMatching(/expire before/) });
+    expect(await request(socket, 'query:rooms')).toMatchObject({ success: true });
+  });
+
+  it('auth:refresh without a token, or not as an object, answers INVALID_PAYLOAD', async () => {
+    const { socket } = await connect(srv.url);
+    expect(await request(socket, 'auth:refresh', {})).toMatchObject({ success: false, error: 'INVALID_PAYLOAD', message: expect.stringContaining('token') });
+    expect(await request(socket, 'auth:refresh', 'x.y.z')).toMatchObject({ success: false, error: 'INVALID_PAYLOAD' });
+    expect(socket.connected).toBe(true);
+  });
 });
 
 describe('authentication options', () => {

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { httpStatusOf, isErrorCode, type ErrorCode } from '@intelgraph/websocket-protocol';
 import { closeAll, connect, connectError, next, request } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
 
@@ -107,9 +108,53 @@ describe('HTTP endpoints', () => {
     expect(other).toEqual([]);
   });
 
-  it('answers unknown routes with 404 and wrong methods with 405', async () => {
-    expect((await fetch(`${srv.url}/nope`)).status).toBe(404);
-    expect((await fetch(`${srv.url}/api/publish`)).status).toBe(405);
+  it('answers unknown routes 404 NOT_FOUND, and known paths with another method 405 METHOD_NOT_ALLOWED with Allow', async () => {
+    for (const path of ['/nope', '/health/', '/api/publish/x', '/constructor', '/__proto__']) {
+      const res = await fetch(`${srv.url}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(await res.json()).toEqual({ error: 'NOT_FOUND', message: expect.any(String) });
+    }
+    const cases = [
+      ['GET', '/api/publish', 'POST, OPTIONS'],
+      ['PUT', '/api/publish', 'POST, OPTIONS'],
+      ['POST', '/health', 'GET, HEAD, OPTIONS'],
+      ['DELETE', '/stats', 'GET, HEAD, OPTIONS'],
+      ['PATCH', '/metrics', 'GET, HEAD, OPTIONS'],
+    ] as const;
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${srv.url}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(await res.json()).toEqual({ error: 'METHOD_NOT_ALLOWED', message: expect.any(String) });
+    }
+  });
+
+  it('answers HEAD wherever GET is answered, without a body', async () => {
+    for (const path of ['/health', '/health/live', '/health/ready', '/metrics', '/stats']) {
+      const res = await fetch(`${srv.url}${path}`, { method: 'HEAD' });
+      expect(res.status, path).toBe(200);
+      expect(await res.text()).toBe('');
+    }
+  });
+
+  it('gives every HTTP error answer the status the protocol gives its code', async () => {
+    const answers = await Promise.all([
+      fetch(`${srv.url}/nope`),
+      fetch(`${srv.url}/health`, { method: 'POST' }),
+      fetch(`${srv.url}/health`, { headers: { origin: 'https://evil.example.com' } }),
+      fetch(`${srv.url}/api/publish`, { method: 'POST', body: '{}' }),
+      fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{}' }),
+      fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` }, body: '{}' }),
+      fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: '{"tenantId":"acme","room":"a b","payload":1}' }),
+    ]);
+    const seen = new Set<string>();
+    for (const res of answers) {
+      const body = (await res.json()) as { error: string };
+      expect(isErrorCode(body.error), body.error).toBe(true);
+      expect(res.status, body.error).toBe(httpStatusOf(body.error as ErrorCode));
+      seen.add(body.error);
+    }
+    expect(seen).toEqual(new Set(['NOT_FOUND', 'METHOD_NOT_ALLOWED', 'FORBIDDEN', 'AUTH_REQUIRED', 'AUTH_INVALID', 'INVALID_PAYLOAD', 'INVALID_ROOM']));
   });
 
   it('sends CORS headers for allowed origins only, and refuses others', async () => {

@@ -126,7 +126,7 @@ describe('three instances over Redis', () => {
 
   it('keeps the presence of more connections than one maintenance batch alive on one instance, with no client heartbeat', async () => {
     // 600 connections (the server touches 500 per store call) in 60 rooms of 10, on an instance of their own.
-    const busy = await startServerProcess({ ...env(), SERVER_ID: 'busy', RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0' });
+    const busy = await startServerProcess({ ...env(), SERVER_ID: 'busy', RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0', RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0', MAX_PENDING_SESSIONS_PER_IP: '0' });
     try {
       const clients: TestSocket[] = [];
       for (let i = 0; i < 600; i += 50) {

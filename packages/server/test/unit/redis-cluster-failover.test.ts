@@ -48,8 +48,8 @@ describe('Redis engine on a Cluster whose master hands its slots to its replica 
   it('keeps delivering a room, in id order, once the former replica serves its slot', async () => {
     const { cluster, a, b } = ctx;
     const key: RoomKey = { tenantId: 'acme', room: 'handover' };
-    await a.engine.broker.subscribe(key);
-    await b.engine.broker.publish(key, msg('before'), { persistent: true });
+    await a.engine.stream.subscribe(key);
+    await b.engine.stream.publish(key, msg('before'), { persistent: true });
     await until(() => a.received.length === 1, 'delivery before the handover');
 
     // The old master stays up as a replica: no connection drops, so nothing but the slot map tells that the room moved.
@@ -59,10 +59,10 @@ describe('Redis engine on a Cluster whose master hands its slots to its replica 
     const before = a.received.length;
     let published = 0;
     await until(async () => {
-      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).then(() => published++, () => {});
+      await b.engine.stream.publish(key, msg('probe'), { persistent: false }).then(() => published++, () => {});
       return a.received.length > before;
     }, `delivery after the handover (master ${master} -> ${replica})`, 30_000);
-    const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
+    const last = await b.engine.stream.publish(key, msg('after'), { persistent: true });
     await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
     const ids = a.received.map((r) => r.msg.id);
     expect([...ids].sort()).toEqual(ids);
@@ -72,8 +72,8 @@ describe('Redis engine on a Cluster whose master hands its slots to its replica 
   it('keeps delivering a room, in id order, once its slot has been migrated to another master (resharding)', async () => {
     const { cluster, a, b } = ctx;
     const key: RoomKey = { tenantId: 'acme', room: 'reshard' };
-    await a.engine.broker.subscribe(key);
-    const first = await b.engine.broker.publish(key, msg('before'), { persistent: true });
+    await a.engine.stream.subscribe(key);
+    const first = await b.engine.stream.publish(key, msg('before'), { persistent: true });
     await until(() => a.received.some((r) => r.msg.id === first.message.id), 'delivery before the migration');
 
     const { slot, master: from } = await slotNodes(cluster, key);
@@ -101,15 +101,15 @@ describe('Redis engine on a Cluster whose master hands its slots to its replica 
 
     const before = a.received.length;
     await until(async () => {
-      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).catch(() => {});
+      await b.engine.stream.publish(key, msg('probe'), { persistent: false }).catch(() => {});
       return a.received.length > before;
     }, `delivery after slot ${slot} moved from ${from} to ${to}`, 30_000);
-    const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
+    const last = await b.engine.stream.publish(key, msg('after'), { persistent: true });
     await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
     const ids = a.received.filter((r) => r.key.room === key.room).map((r) => r.msg.id);
     expect([...ids].sort()).toEqual(ids);
     // The room's history moved with its slot.
-    const page = await a.engine.history.read(key, { since: first.message.id, limit: 10 });
+    const page = await a.engine.stream.read(key, { since: first.message.id, limit: 10 });
     expect(page.recovered).toBe(true);
     expect(page.messages.at(-1)?.id).toBe(last.message.id);
   }, 60_000);
@@ -121,8 +121,8 @@ describe('Redis engine on a Cluster whose master fails over', () => {
   it('delivers a room again, in id order, once a replica has taken over its slot', async () => {
     const { cluster, a, b } = ctx;
     const key: RoomKey = { tenantId: 'acme', room: 'failover' };
-    await a.engine.broker.subscribe(key);
-    const first = await b.engine.broker.publish(key, msg('before'), { persistent: true });
+    await a.engine.stream.subscribe(key);
+    const first = await b.engine.stream.publish(key, msg('before'), { persistent: true });
     await until(() => a.received.length === 1, 'delivery before the failover');
 
     // The master serving the room's slot.
@@ -144,7 +144,7 @@ describe('Redis engine on a Cluster whose master fails over', () => {
     let published = 0;
     let lastError = '';
     await until(async () => {
-      await b.engine.broker.publish(key, msg('probe'), { persistent: false }).then(
+      await b.engine.stream.publish(key, msg('probe'), { persistent: false }).then(
         () => published++,
         (e: Error) => (lastError = e.message),
       );
@@ -165,17 +165,16 @@ describe('Redis engine on a Cluster whose master fails over', () => {
             return `${n.port}: ${JSON.stringify(ch)}`;
           }),
       );
-      const broker = a.engine.broker as unknown as { filling: Map<string, unknown[]>; active: Set<string>; last: Map<string, unknown> };
-      const state = `filling ${JSON.stringify([...broker.filling].map(([c, q]) => [c, q.length]))}, active ${JSON.stringify([...broker.active])}, last ${JSON.stringify([...broker.last])}`;
-      throw new Error(`${err.message}; ${published} probes published (last error: ${lastError || 'none'}); slot ${slot}; broker A: ${state}; shard channels: ${subs.join(' | ')}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
+      const state = `${a.engine.stream.subscribedRooms()} rooms subscribed, ${a.received.length} messages delivered`;
+      throw new Error(`${err.message}; ${published} probes published (last error: ${lastError || 'none'}); slot ${slot}; instance A: ${state}; shard channels: ${subs.join(' | ')}; cluster nodes seen from ${live?.port}:\n${String(nodes)}`);
     });
     const recoveredMs = Date.now() - started;
-    const last = await b.engine.broker.publish(key, msg('after'), { persistent: true });
+    const last = await b.engine.stream.publish(key, msg('after'), { persistent: true });
     await until(() => a.received.some((r) => r.msg.id === last.message.id), 'the last message');
     const ids = a.received.map((r) => r.msg.id);
     expect([...ids].sort()).toEqual(ids);
     // The replica had the history: the same epoch goes on (replication is asynchronous, so this is not guaranteed in general).
-    const page = await a.engine.history.read(key, { since: first.message.id, limit: 10 });
+    const page = await a.engine.stream.read(key, { since: first.message.id, limit: 10 });
     expect(page.messages.at(-1)?.id).toBe(last.message.id);
     console.info(`failover: delivery restored ${recoveredMs} ms after the master was killed`);
   }, 60_000);

@@ -29,7 +29,7 @@ describe('RedisRateLimiter', () => {
   it('shares one bucket between instances: burst, then refusal with retryAfterMs', async () => {
     const first = new RedisRateLimiter({ client: c1, keys });
     const second = new RedisRateLimiter({ client: c2, keys });
-    const decisions = [];
+    const decisions: Awaited<ReturnType<typeof one>>[] = [];
     for (let i = 0; i < 6; i++) decisions.push(await one(i % 2 === 0 ? first : second, 'u:alice', 2, 5));
     expect(decisions.slice(0, 5).every((d) => d.allowed && d.retryAfterMs === 0)).toBe(true);
     expect(decisions[5]?.allowed).toBe(false);

@@ -1,8 +1,7 @@
-import { LocalBroker } from '../local-broker.js';
 import type { Engine, Retention } from '../types.js';
-import { MemoryHistoryStore } from './history.js';
 import { MemoryPresenceStore } from './presence.js';
 import { MemoryCounterStore, MemoryRateLimiter } from './rate-limiter.js';
+import { MemoryRoomStream } from './stream.js';
 
 export interface MemoryEngineOptions {
   retention: Retention;
@@ -11,21 +10,21 @@ export interface MemoryEngineOptions {
   sweepIntervalMs?: number;
 }
 
-export function createMemoryEngine(opts: MemoryEngineOptions): Engine {
-  const history = new MemoryHistoryStore(opts.retention);
+/** The embedded engine: everything in this process, for one instance. */
+export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readonly stream: MemoryRoomStream } {
   const rateLimiter = new MemoryRateLimiter();
+  const stream = new MemoryRoomStream(opts.retention, rateLimiter);
   const timer = setInterval(() => {
-    history.sweep();
+    stream.sweep();
     rateLimiter.sweep();
   }, opts.sweepIntervalMs ?? 30_000);
   timer.unref();
   return {
     name: 'memory',
-    history,
+    stream,
     presence: new MemoryPresenceStore(opts.presenceTimeoutMs),
     rateLimiter,
     counters: new MemoryCounterStore(),
-    broker: new LocalBroker(history, rateLimiter),
     health: [],
     async close() {
       clearInterval(timer);

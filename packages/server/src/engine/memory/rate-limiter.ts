@@ -1,54 +1,14 @@
-import type { CombinedRateDecision, CounterStore, RateBucket, RateDecision, RateLimiter } from '../types.js';
-
-const ALLOWED: CombinedRateDecision = Object.freeze({ allowed: true, retryAfterMs: 0 });
-
-/**
- * One token bucket. A new one has never been filled: its first `refill`, whatever the time, fills it
- * up to its capacity (as if it had been refilling forever), so a bucket is full until first used.
- */
-export class TokenBucket {
-  tokens = 0;
-  updatedAt = -Infinity;
-
-  /** Refills at `rate` tokens per second up to `now`, holding at most `capacity` (`rate` > 0). */
-  refill(rate: number, capacity: number, now: number): void {
-    this.tokens = Math.min(capacity, this.tokens + ((now - this.updatedAt) * rate) / 1000);
-    this.updatedAt = now;
-  }
-}
-
-/** Milliseconds until `bucket` holds `cost` tokens at `rate` per second. */
-const waitFor = (bucket: TokenBucket, rate: number, cost: number) => Math.ceil(((cost - bucket.tokens) * 1000) / rate);
+import { ALLOWED, TokenBucket } from '../token-bucket.js';
+import type { CombinedRateDecision, CounterStore, RateBucket, RateLimiter } from '../types.js';
 
 /**
- * Token buckets in this process: `consumeSync` (by key) and `consumeHeld` (a bucket the caller keeps,
- * such as a connection's own) for the per-address and per-connection limits, `consumeAll` as the
- * embedded engine's RateLimiter. Buckets are kept by group, then by key: the keys a caller passes
- * again and again (a connection's user and tenant) are looked up without building a string.
+ * The embedded engine's token buckets, kept by group, then by key: the keys a caller passes again and
+ * again (a connection's user and tenant) are looked up without building a string.
  */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
   private readonly groups = new Map<string, Map<string, TokenBucket>>();
 
   constructor(private readonly clock: () => number = Date.now) {}
-
-  consumeSync(key: string, rate: number, burst: number, cost = 1): RateDecision {
-    if (rate <= 0) return ALLOWED;
-    let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new TokenBucket()));
-    return this.consumeHeld(b, rate, burst, cost);
-  }
-
-  /** Takes `cost` tokens from a bucket the caller keeps (it goes when the caller drops it: `sweep` never sees it). */
-  consumeHeld(bucket: TokenBucket, rate: number, burst: number, cost = 1): RateDecision {
-    if (rate <= 0) return ALLOWED;
-    bucket.refill(rate, Math.max(burst, cost), this.clock());
-    if (bucket.tokens >= cost) {
-      bucket.tokens -= cost;
-      return ALLOWED;
-    }
-    return { allowed: false, retryAfterMs: waitFor(bucket, rate, cost) };
-  }
 
   async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {
     return this.consumeAllSync(group, buckets);
@@ -69,7 +29,7 @@ export class MemoryRateLimiter implements RateLimiter {
       b.refill(rate, Math.max(burst, cost), now);
       if (b.tokens < cost) {
         refusedBy ??= i;
-        retryAfterMs = Math.max(retryAfterMs, waitFor(b, rate, cost));
+        retryAfterMs = Math.max(retryAfterMs, b.waitFor(rate, cost));
       }
     }
     if (refusedBy !== undefined) return { allowed: false, retryAfterMs, refusedBy };
@@ -80,10 +40,16 @@ export class MemoryRateLimiter implements RateLimiter {
     return ALLOWED;
   }
 
-  /** Forgets buckets that have refilled completely (they behave like new ones). */
+  /** Buckets held (for tests of what clients can make the server keep). */
+  size(): number {
+    let n = 0;
+    for (const held of this.groups.values()) n += held.size;
+    return n;
+  }
+
+  /** Forgets buckets idle for `maxIdleMs` (refilled completely by then, they behave like new ones). */
   sweep(maxIdleMs = 60_000): void {
     const now = this.clock();
-    for (const [k, b] of this.buckets) if (now - b.updatedAt > maxIdleMs) this.buckets.delete(k);
     for (const [g, held] of this.groups) {
       for (const [k, b] of held) if (now - b.updatedAt > maxIdleMs) held.delete(k);
       if (held.size === 0) this.groups.delete(g);

@@ -43,21 +43,6 @@ export function assertAvailable(client: RedisClient): void {
   if (client.status !== 'ready' && readiness(client).ready) throw new RedisUnavailableError(client.status);
 }
 
-export type ScriptArg = string | number;
-export type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
-
-/**
- * A Lua script as a command of the client (ioredis `defineCommand`: EVALSHA,
- * falling back to EVAL when the server does not have it cached, e.g. after a
- * restart). Keys come first in the arguments, then ARGV.
- */
-export function defineScript(client: RedisClient, name: string, numberOfKeys: number, lua: string): ScriptCall {
-  client.defineCommand(name, { numberOfKeys, lua });
-  const fn = (client as unknown as Record<string, ScriptCall | undefined>)[name];
-  if (typeof fn !== 'function') throw new Error(`script ${name} was not defined`);
-  return fn.bind(client);
-}
-
 /** An operation waiting for Redis, as the deadline sweep sees it. */
 interface Pending {
   op: string;
@@ -144,13 +129,3 @@ export class RedisOps {
     this.sweeper.unref();
   }
 }
-
-/**
- * Lua: formats an integral number without exponent (Lua's tostring gives `1.7e+15`).
- * `%d` (a C long in Redis's Lua) prints the same digits as `%.0f` for the integers
- * the scripts format (sequences, millisecond times, counts: far below 2^63) at a
- * fraction of the cost: `%.0f` goes through glibc's multi-precision float printing,
- * which showed in Redis's CPU profile of the append script.
- */
-export const LUA_INT = `local function int(n) return string.format('%d', n) end
-`;

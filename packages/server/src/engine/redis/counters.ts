@@ -1,36 +1,7 @@
 import type { CounterStore } from '../types.js';
-import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
+import { RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
+import { defineScript, type ScriptCall } from './scripts.js';
 import { KeySpace } from './keys.js';
-
-/**
- * Members of a counter in a sorted set scored by their last touch. A member
- * whose instance died without releasing it stops being touched and, after
- * `staleMs`, is removed by the next `acquire` instead of counting.
- *
- * KEYS: 1 set. ARGV: 1 member, 2 max (0 = no limit), 3 now, 4 staleMs.
- * Returns 1 when held, 0 when refused.
- */
-const ACQUIRE_LUA = `
-local member, max, now, stale = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now - stale))
-if redis.call('ZSCORE', KEYS[1], member) == false then
-  if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then return 0 end
-end
-redis.call('ZADD', KEYS[1], ARGV[3], member)
-redis.call('PEXPIRE', KEYS[1], 2 * stale)
-return 1
-`;
-
-/**
- * Refreshes a member still held, and its set's expiry; a released member stays released.
- * KEYS: 1 set. ARGV: 1 member, 2 now, 3 ttlMs. Returns 1 when refreshed, 0 when not held.
- */
-const TOUCH_LUA = `
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-`;
 
 export interface RedisCounterOptions {
   client: RedisClient;
@@ -42,7 +13,11 @@ export interface RedisCounterOptions {
   commandTimeoutMs?: number;
 }
 
-/** Held-resource counters (connections per user) shared by every instance. */
+/**
+ * Held-resource counters (connections per user) shared by every instance: members in a sorted set
+ * scored by their last touch (lua/counter-acquire.lua). A member whose instance died without releasing
+ * it stops being touched and, after `staleMs`, no longer counts.
+ */
 export class RedisCounterStore implements CounterStore {
   private readonly ops: RedisOps;
   private readonly client: RedisClient;
@@ -56,8 +31,8 @@ export class RedisCounterStore implements CounterStore {
     this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
     this.staleMs = opts.staleMs ?? 120_000;
-    this.script = defineScript(opts.client, 'igCounterAcquire', 1, ACQUIRE_LUA);
-    this.touchScript = defineScript(opts.client, 'igCounterTouch', 1, TOUCH_LUA);
+    this.script = defineScript(opts.client, 'counter-acquire.lua', 1);
+    this.touchScript = defineScript(opts.client, 'counter-touch.lua', 1);
   }
 
   acquire(key: string, member: string, max: number, now: number): Promise<boolean> {

@@ -1,16 +1,21 @@
 import type { Cluster } from 'ioredis';
 import type { Engine, HealthCheck, Retention } from '../types.js';
-import { RedisBroker } from './broker.js';
 import { assertAvailable, type ObserveLatency, type RedisClient } from './connection.js';
 import { RedisCounterStore } from './counters.js';
-import { RedisHistoryStore } from './history.js';
 import { KeySpace } from './keys.js';
 import { RedisPresenceStore } from './presence.js';
 import { RedisRateLimiter } from './rate-limiter.js';
+import { RedisRoomStream } from './stream.js';
 
 export interface RedisEngineOptions {
   /** Command connection (standalone `Redis` or `Cluster`), built by the caller. */
   client: RedisClient;
+  /**
+   * Deliver room messages to every instance through pub/sub (default true).
+   * False: this instance only (CLUSTERING_ENABLED=false); no subscriber
+   * connection is opened.
+   */
+  fanOut?: boolean;
   /**
    * Connection for subscriptions. A standalone one cannot run other commands
    * once subscribed, so it must not be `client`; a `Cluster` subscribes on
@@ -77,12 +82,14 @@ async function quit(client: RedisClient): Promise<void> {
  * `enableOfflineQueue` (commands issued before the first connection wait for
  * it; after that the engine refuses them itself while disconnected).
  */
-export function createRedisEngine(opts: RedisEngineOptions): Engine {
+export function createRedisEngine(opts: RedisEngineOptions): Engine & { readonly stream: RedisRoomStream } {
   const { client, observe } = opts;
   const sharded = opts.sharded ?? false;
-  const subscriber =
-    opts.subscriber ?? (isCluster(client) ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate());
-  if (sharded && isCluster(subscriber) && !subscriber.options.shardedSubscribers) {
+  const fanOut = opts.fanOut ?? true;
+  const subscriber = !fanOut
+    ? undefined
+    : (opts.subscriber ?? (isCluster(client) ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate()));
+  if (sharded && subscriber && isCluster(subscriber) && !subscriber.options.shardedSubscribers) {
     throw new Error('a sharded Redis engine on a Cluster needs a subscriber built with shardedSubscribers: true');
   }
   if (subscriber === client && !isCluster(client)) {
@@ -92,7 +99,7 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
   const onClientError = (err: Error) => report(err, 'command');
   const onSubscriberError = (err: Error) => report(err, 'subscriber');
   client.on('error', onClientError);
-  if (subscriber !== client) subscriber.on('error', onSubscriberError);
+  if (subscriber && subscriber !== client) subscriber.on('error', onSubscriberError);
 
   const keys = new KeySpace(opts.keyPrefix);
   const common = {
@@ -100,9 +107,8 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
     ...(observe ? { observe } : {}),
     ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
   };
-  const history = new RedisHistoryStore({ client, retention: opts.retention, ...common });
   const rateLimiter = new RedisRateLimiter({ client, ...common });
-  const broker = new RedisBroker({ history, limiter: rateLimiter, subscriber, sharded, ...common });
+  const stream = new RedisRoomStream({ client, retention: opts.retention, limiter: rateLimiter, sharded, ...(subscriber && { subscriber }), ...common });
   const healthTimeout = opts.healthTimeoutMs ?? 2000;
 
   const health: HealthCheck[] = [
@@ -121,18 +127,20 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
         }
       },
     },
-    {
+  ];
+  if (subscriber) {
+    health.push({
       name: 'redis-subscriber',
       async check() {
         const ok = subscriber.status === 'ready';
         return ok ? { ok } : { ok, detail: `connection ${subscriber.status}` };
       },
-    },
-  ];
+    });
+  }
 
   return {
     name: 'redis',
-    history,
+    stream,
     presence: new RedisPresenceStore({ client, timeoutMs: opts.presenceTimeoutMs, ...common }),
     rateLimiter,
     counters: new RedisCounterStore({
@@ -140,14 +148,16 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine {
       ...common,
       ...(opts.counterStaleMs !== undefined ? { staleMs: opts.counterStaleMs } : {}),
     }),
-    broker,
     health,
     async close() {
-      await Promise.all([quit(client), subscriber !== client ? quit(subscriber) : Promise.resolve()]);
+      const own = subscriber && subscriber !== client ? subscriber : undefined;
+      await Promise.all([quit(client), own ? quit(own) : Promise.resolve()]);
       // Errors after quitting (a late reconnect attempt) are of no interest; keep a listener so none is unhandled.
-      for (const [c, listener] of [[client, onClientError], [subscriber, onSubscriberError]] as const) {
-        c.off('error', listener);
-        c.on('error', () => {});
+      client.off('error', onClientError);
+      client.on('error', () => {});
+      if (own) {
+        own.off('error', onSubscriberError);
+        own.on('error', () => {});
       }
     },
   };

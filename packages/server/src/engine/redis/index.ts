@@ -1,6 +1,5 @@
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
-export { RedisBroker, type RedisBrokerOptions } from './broker.js';
-export { RedisHistoryStore, type RedisHistoryOptions } from './history.js';
+export { RedisRoomStream, type RedisRoomStreamOptions } from './stream.js';
 export { RedisPresenceStore, type RedisPresenceOptions } from './presence.js';
 export { RedisRateLimiter, type RedisRateLimiterOptions } from './rate-limiter.js';
 export { RedisCounterStore, type RedisCounterOptions } from './counters.js';

@@ -1,9 +1,9 @@
 import type { Metadata, PresenceInfo, PresenceStatus } from '@intelgraph/websocket-protocol';
 import { aggregateUser, visiblyDifferent, type ConnectionEntry } from '../presence-aggregate.js';
 import { parseRoomKey, roomKeyString, type PresenceChange, type PresenceConnection, type PresenceStore, type RoomKey } from '../types.js';
-import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptArg, type ScriptCall } from './connection.js';
+import { RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
+import { defineScript, type ScriptArg, type ScriptCall } from './scripts.js';
 import { KeySpace } from './keys.js';
-import { JOIN_LUA, LEAVE_LUA, LIST_LUA, SET_STATUS_LUA, SWEEP_LUA, TOUCH_LUA } from './presence-scripts.js';
 
 export interface RedisPresenceOptions {
   client: RedisClient;
@@ -19,7 +19,7 @@ export interface RedisPresenceOptions {
 
 /** {connectionId, userId, status, metadataAt, metadata JSON or '', lastSeen} as the scripts return it. */
 type RawEntry = [string, string, string, string, string, string];
-/** {others, old, new}: see presence-scripts.ts. */
+/** {others, old, new}: see lua/lib/presence.lua. */
 type RawChange = [RawEntry[], RawEntry | [], RawEntry | []] | [];
 type RawSweep = [[string, RawEntry[], RawEntry[]][], string, string[]];
 
@@ -80,12 +80,12 @@ export class RedisPresenceStore implements PresenceStore {
     this.batch = opts.sweepBatch ?? 200;
     const c = opts.client;
     this.scripts = {
-      join: defineScript(c, 'igPresenceJoin', 2, JOIN_LUA),
-      leave: defineScript(c, 'igPresenceLeave', 2, LEAVE_LUA),
-      setStatus: defineScript(c, 'igPresenceSetStatus', 2, SET_STATUS_LUA),
-      touch: defineScript(c, 'igPresenceTouch', 2, TOUCH_LUA),
-      list: defineScript(c, 'igPresenceList', 2, LIST_LUA),
-      sweep: defineScript(c, 'igPresenceSweep', 2, SWEEP_LUA),
+      join: defineScript(c, 'presence-join.lua', 2),
+      leave: defineScript(c, 'presence-leave.lua', 2),
+      setStatus: defineScript(c, 'presence-status.lua', 2),
+      touch: defineScript(c, 'presence-touch.lua', 2),
+      list: defineScript(c, 'presence-list.lua', 2),
+      sweep: defineScript(c, 'presence-sweep.lua', 2),
     };
   }
 

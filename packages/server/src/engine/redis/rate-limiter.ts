@@ -1,61 +1,7 @@
 import type { CombinedRateDecision, RateBucket, RateLimiter } from '../types.js';
-import { defineScript, RedisOps, type ObserveLatency, type RedisClient, type ScriptCall } from './connection.js';
+import { RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
+import { defineScript, type ScriptCall } from './scripts.js';
 import { KeySpace } from './keys.js';
-
-/**
- * Token buckets in hashes {tokens, at}, refilled and consumed in one step:
- * from every bucket when each has enough tokens, otherwise from none. The time
- * is Redis's (TIME), so instances with skewed clocks share one bucket fairly.
- * A key expires once its bucket would be full again: a missing bucket is a
- * full one. A refusal writes nothing (the refill is computed from `at`).
- *
- * `consume(firstKey, firstArg)` takes the buckets KEYS[firstKey..#KEYS], with
- * rate (tokens/s), burst and cost of each bucket in turn from ARGV[firstArg].
- * Returns {allowed 1|0, retryAfterMs (the longest wait), refusedBy (1-based
- * index of the first short bucket, 0 when allowed)}. The history's append
- * script runs it too, before appending (on a single Redis).
- */
-export const CONSUME_FN = `
-local function consume(firstKey, firstArg)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-  local tokens, caps = {}, {}
-  local allowed, retry, by = 1, 0, 0
-  local n = #KEYS - firstKey + 1
-  for i = 1, n do
-    local key, a = KEYS[firstKey + i - 1], firstArg + 3 * (i - 1)
-    local rate, burst, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local capacity = math.max(burst, cost)
-    local state = redis.call('HMGET', key, 'tokens', 'at')
-    local tk = tonumber(state[1])
-    if tk == nil then
-      tk = capacity
-    else
-      tk = math.min(capacity, tk + math.max(0, now - tonumber(state[2])) * rate / 1000)
-    end
-    tokens[i], caps[i] = tk, capacity
-    if tk < cost then
-      if allowed == 1 then by = i end
-      allowed = 0
-      retry = math.max(retry, math.ceil((cost - tk) * 1000 / rate))
-    end
-  end
-  if allowed == 1 then
-    for i = 1, n do
-      local key, a = KEYS[firstKey + i - 1], firstArg + 3 * (i - 1)
-      local rate, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 2])
-      local tk = tokens[i] - cost
-      redis.call('HSET', key, 'tokens', string.format('%.6f', tk), 'at', string.format('%.3f', now))
-      redis.call('PEXPIRE', key, string.format('%d', math.ceil((caps[i] - tk) * 1000 / rate) + 1000))
-    end
-  end
-  return {allowed, retry, by}
-end
-`;
-
-const CONSUME_LUA = `${CONSUME_FN}
-return consume(1, 1)
-`;
 
 /** The most buckets one combined check takes. */
 export const MAX_BUCKETS = 4;
@@ -73,7 +19,6 @@ export function bucketArguments(keys: KeySpace, group: string, buckets: readonly
   return out;
 }
 
-
 export interface RedisRateLimiterOptions {
   client: RedisClient;
   keys?: KeySpace;
@@ -83,7 +28,7 @@ export interface RedisRateLimiterOptions {
 }
 
 /**
- * Token buckets shared by every instance using the same Redis. A combined
+ * Token buckets shared by every instance using the same Redis (lua/lib/consume.lua). A combined
  * check (`consumeAll`) is one script call whatever the number of buckets; its
  * keys carry the group as hash tag, so Redis Cluster keeps them in one slot.
  */
@@ -101,7 +46,7 @@ export class RedisRateLimiter implements RateLimiter {
   constructor(opts: RedisRateLimiterOptions) {
     this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
     this.keys = opts.keys ?? new KeySpace();
-    for (let n = 1; n <= MAX_BUCKETS; n++) this.scripts[n] = defineScript(opts.client, `igRateConsume${n}`, n, CONSUME_LUA);
+    for (let n = 1; n <= MAX_BUCKETS; n++) this.scripts[n] = defineScript(opts.client, 'rate-consume.lua', n);
   }
 
   async consumeAll(group: string, buckets: readonly RateBucket[]): Promise<CombinedRateDecision> {

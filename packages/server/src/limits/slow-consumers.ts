@@ -1,17 +1,24 @@
-import type { IoServer, IoSocket } from './context.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 /** Packets queued for a polling client (which has no byte count) that count as a slow consumer. */
 const MAX_POLLING_PACKETS = 10_000;
 
+/** A connection as the slow-consumer watch sees it. */
+export interface WatchedConnection {
+  readonly id: string;
+  readonly conn: unknown;
+  emit(event: 'system:error', data: { code: 'RATE_LIMITED'; message: string }): unknown;
+  disconnect(close: boolean): unknown;
+}
+
 /**
  * Output waiting for one client: bytes the websocket has not flushed plus the
  * packets Engine.IO holds back while its transport is not writable (a client
  * that stops reading keeps it so), with their approximate size.
  */
-export function pendingOutput(socket: IoSocket): { bytes: number; packets: number } {
-  const conn = socket.conn as unknown as {
+export function pendingOutput(connection: Pick<WatchedConnection, 'conn'>): { bytes: number; packets: number } {
+  const conn = connection.conn as {
     transport?: { name?: string; socket?: { bufferedAmount?: number } };
     writeBuffer?: { data?: unknown }[];
   };
@@ -27,13 +34,16 @@ export function pendingOutput(socket: IoSocket): { bytes: number; packets: numbe
 /**
  * Slow consumers: a client that does not read what it is sent would make the
  * server buffer without bound. Every second, connections whose pending output
- * exceeds `limitBytes` are disconnected (after a `system:error` RATE_LIMITED
- * that says why, if it can still get through).
+ * exceeds `limitBytes` (WRITE_BUFFER_LIMIT) are disconnected, after a
+ * `system:error` RATE_LIMITED that says why, if it can still get through.
  */
-export function watchSlowConsumers(io: IoServer, opts: { limitBytes: number; logger: Logger; metrics: Metrics; intervalMs?: number }): () => void {
+export function watchSlowConsumers(
+  connections: () => Iterable<WatchedConnection>,
+  opts: { limitBytes: number; logger: Logger; metrics: Metrics; intervalMs?: number },
+): () => void {
   if (opts.limitBytes <= 0) return () => {};
   const timer = setInterval(() => {
-    for (const socket of io.of('/').sockets.values()) {
+    for (const socket of connections()) {
       const { bytes, packets } = pendingOutput(socket);
       if (bytes <= opts.limitBytes && packets <= MAX_POLLING_PACKETS) continue;
       opts.metrics.errors.inc({ type: 'RATE_LIMITED' });
@@ -42,7 +52,7 @@ export function watchSlowConsumers(io: IoServer, opts: { limitBytes: number; log
       socket.emit('system:error', { code: 'RATE_LIMITED', message: 'Slow consumer: too much unread output, disconnecting' });
       socket.disconnect(true);
       // The transport may never drain: do not wait for it.
-      socket.conn.close();
+      (socket.conn as { close?: () => void }).close?.();
     }
   }, opts.intervalMs ?? 1000);
   timer.unref();

@@ -1,17 +1,23 @@
 import { z } from 'zod';
 import {
   CLIENT_MESSAGE_ID_PATTERN,
+  HISTORY_DIRECTIONS,
   MAX_HISTORY_LIMIT,
   PRESENCE_STATUSES,
   ROOM_NAME_PATTERN,
   type ErrorCode,
 } from '@intelgraph/websocket-protocol';
-import { CodedError } from '../errors.js';
+import { CodedError } from './errors.js';
 
 /** Largest encoded metadata object accepted (join or presence metadata). */
 export const MAX_METADATA_BYTES = 4096;
 /** Deepest nesting accepted in a payload or metadata. */
 export const MAX_DEPTH = 32;
+
+/**
+ * Validation of client input (socket events and HTTP bodies): zod schemas for payloads, and the JSON
+ * checks payloads and metadata go through.
+ */
 
 /**
  * Checks that a value is plain JSON (no binary attachments, no non-finite
@@ -90,11 +96,18 @@ export const schemas = {
     persistent: z.boolean().optional(),
     clientMessageId: z.string().regex(CLIENT_MESSAGE_ID_PATTERN).optional(),
   }),
-  history: z.object({ room, since: since.optional(), limit: z.number().int().min(1).optional() }),
+  history: z.object({
+    room,
+    since: since.optional(),
+    before: since.optional(),
+    limit: z.number().int().min(1).optional(),
+    direction: z.enum(HISTORY_DIRECTIONS as readonly ['forward', 'backward']).optional(),
+  }),
   presenceQuery: z.object({ room }),
   status: z.object({ status, metadata: metadata.optional() }),
   heartbeat: z.object({ status: status.optional() }),
-  refresh: z.object({ token: z.string().min(1).max(16_384) }),
+  // Any value: one that cannot be a token is AUTH_INVALID (see the session), only a missing one INVALID_PAYLOAD.
+  refresh: z.object({ token: z.unknown().refine((t) => t !== undefined, { message: 'required' }) }),
 };
 
 export { MAX_HISTORY_LIMIT };

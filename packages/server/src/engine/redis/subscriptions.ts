@@ -1,33 +1,8 @@
 import type { Cluster } from 'ioredis';
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import { appendOptionsTakingLimits } from '../limits.js';
-import type { AppendResult, Broker, NewMessage, PublishOptions, RateLimiter, RoomKey } from '../types.js';
-import { assertAvailable, RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
-import type { RedisHistoryStore } from './history.js';
-import { KeySpace } from './keys.js';
-
-type Handler = (key: RoomKey, msg: RoomMessage, exceptConnectionId: string | undefined) => void;
-
-export interface RedisBrokerOptions {
-  /** Runs the append-and-publish script (the history store's client). */
-  history: RedisHistoryStore;
-  /** Takes a publish's rate limits when the history store cannot take them in its script (on a Cluster). */
-  limiter: RateLimiter;
-  /** Connection used for subscriptions only (a Redis in subscriber mode, or a Cluster). */
-  subscriber: RedisClient;
-  /**
-   * Sharded pub/sub (Redis 7 SPUBLISH/SSUBSCRIBE): a room's messages go only
-   * through the node owning the room's slot. Required to scale pub/sub on a
-   * Cluster (a Cluster subscriber must then be built with `shardedSubscribers: true`).
-   */
-  sharded?: boolean;
-  keys?: KeySpace;
-  observe?: ObserveLatency;
-  /** An operation Redis has not answered within this time fails with `REDIS_UNAVAILABLE` (default 5000 ms). */
-  commandTimeoutMs?: number;
-  /** Called with published text that could not be decoded (defaults to ignoring it). */
-  onInvalid?: (channel: string, text: string) => void;
-}
+import type { Deliver, HistoryPage, ReadQuery, RoomKey } from '../types.js';
+import { assertAvailable, RedisOps, type RedisClient } from './connection.js';
+import type { KeySpace } from './keys.js';
 
 /**
  * What travels on a room's channel: `{ t: tenantId, r: room, x: exceptConnectionId | null, m: message, p: previous id }`,
@@ -47,6 +22,11 @@ export const SLOT_REFRESH_MS = 5000;
 /** Largest page read from history to fill one gap. */
 const FILL_PAGE = 500;
 
+/** The envelope's head, before the message JSON the append script splices in: `head + message + ',"p":"…"}'`. */
+export function envelopeHead(key: RoomKey, exceptConnectionId: string | undefined): string {
+  return `{"t":${JSON.stringify(key.tenantId)},"r":${JSON.stringify(key.room)},"x":${JSON.stringify(exceptConnectionId ?? null)},"m":`;
+}
+
 function decode(text: string): Envelope | undefined {
   try {
     const v = JSON.parse(text) as Partial<Envelope> | null;
@@ -60,12 +40,27 @@ function decode(text: string): Envelope | undefined {
   }
 }
 
+export interface RoomSubscriptionsOptions {
+  /** Connection used for subscriptions only (a Redis in subscriber mode, or a Cluster). */
+  subscriber: RedisClient;
+  /** SSUBSCRIBE (sharded pub/sub) instead of SUBSCRIBE. */
+  sharded: boolean;
+  keys: KeySpace;
+  ops: RedisOps;
+  /** Reads stored messages after a position, to fill a gap. */
+  read: (key: RoomKey, query: ReadQuery) => Promise<HistoryPage>;
+  /** Called with published text that could not be decoded. */
+  onInvalid: (channel: string, text: string) => void;
+}
+
 /**
- * Delivery through Redis pub/sub. `publish` runs the history append script,
- * which publishes the message in the same atomic step that assigns its id:
- * Redis runs one script at a time per room (per slot on a Cluster) and
- * delivers a connection's pub/sub messages in publish order, so every
- * subscribed instance receives a room's messages in id order, whichever
+ * This instance's side of the Redis room stream's delivery: the subscriptions
+ * to rooms' channels and the ordered delivery of what arrives on them.
+ *
+ * The append script publishes each message in the same atomic step that
+ * assigns its id: Redis runs one script at a time per room (per slot on a
+ * Cluster) and delivers a connection's pub/sub messages in publish order, so
+ * every subscribed instance receives a room's messages in id order, whichever
  * instances publish concurrently.
  *
  * Subscriptions are reference-counted per room and serialized per channel;
@@ -80,15 +75,14 @@ function decode(text: string): Envelope | undefined {
  * delivers them first, in id order (volatile messages in such a gap are
  * lost, as volatile messages may be).
  */
-export class RedisBroker implements Broker {
-  private readonly ops: RedisOps;
-  private readonly history: RedisHistoryStore;
-  private readonly limiter: RateLimiter;
+export class RoomSubscriptions {
   private readonly subscriber: RedisClient;
   private readonly sharded: boolean;
   private readonly keys: KeySpace;
-  private readonly onInvalid: (channel: string, text: string) => void;
-  private handler: Handler = () => {};
+  private readonly ops: RedisOps;
+  private readonly read: RoomSubscriptionsOptions['read'];
+  private readonly onInvalid: RoomSubscriptionsOptions['onInvalid'];
+  private handler: Deliver = () => {};
   /** Channel -> how many `subscribe` calls are not yet matched by `unsubscribe`. */
   private readonly refs = new Map<string, number>();
   /** Channels Redis confirmed (or is confirming) a subscription to. */
@@ -101,15 +95,14 @@ export class RedisBroker implements Broker {
   private readonly filling = new Map<string, Envelope[]>();
   private wasReady = false;
 
-  constructor(opts: RedisBrokerOptions) {
-    this.history = opts.history;
-    this.limiter = opts.limiter;
+  constructor(opts: RoomSubscriptionsOptions) {
     this.subscriber = opts.subscriber;
-    this.sharded = opts.sharded ?? false;
-    this.keys = opts.keys ?? new KeySpace();
-    this.ops = new RedisOps(opts.subscriber, opts.observe, opts.commandTimeoutMs);
-    this.onInvalid = opts.onInvalid ?? (() => {});
-    const listener = (channel: string, text: string) => this.deliver(channel, text);
+    this.sharded = opts.sharded;
+    this.keys = opts.keys;
+    this.ops = opts.ops;
+    this.read = opts.read;
+    this.onInvalid = opts.onInvalid;
+    const listener = (channel: string, text: string) => this.receive(channel, text);
     this.subscriber.on(this.sharded ? 'smessage' : 'message', listener);
     this.subscriber.on('ready', () => {
       // After a reconnect, what was published meanwhile is only in history: fill every room (once resubscribed).
@@ -126,9 +119,8 @@ export class RedisBroker implements Broker {
    * the map. When a master hands its slots over while staying up (`CLUSTER
    * FAILOVER` to its replica, as managed services do for upgrades, or a slot
    * migrated by resharding), Redis drops the subscriptions and closes nothing:
-   * without a periodic read of the map the room went silent on this instance
-   * for good (pinned by the handover and resharding cases of the failover
-   * test). So the map is read every few seconds (the Cluster's
+   * without a periodic read of the map the room would go silent on this
+   * instance for good. So the map is read every few seconds (the Cluster's
    * `slotsRefreshInterval`, which the server sets, or a timer here), and once
    * ioredis has subscribed again, what was missed meanwhile is filled from
    * history.
@@ -145,16 +137,7 @@ export class RedisBroker implements Broker {
     cluster.once('end', () => clearInterval(watch));
   }
 
-  async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<AppendResult> {
-    const head = `{"t":${JSON.stringify(key.tenantId)},"r":${JSON.stringify(key.room)},"x":${JSON.stringify(opts.exceptConnectionId ?? null)},"m":`;
-    return this.history.appendPublishing(key, msg, await appendOptionsTakingLimits(this.history, this.limiter, opts), {
-      command: this.sharded ? 'SPUBLISH' : 'PUBLISH',
-      channel: this.keys.channel(key),
-      head,
-    });
-  }
-
-  onMessage(handler: Handler): void {
+  onMessage(handler: Deliver): void {
     this.handler = handler;
   }
 
@@ -179,8 +162,8 @@ export class RedisBroker implements Broker {
     await this.sync(channel);
   }
 
-  /** Rooms this broker holds a subscription for (for tests and stats). */
-  subscribedRooms(): number {
+  /** Rooms this instance holds a subscription for. */
+  size(): number {
     return this.refs.size;
   }
 
@@ -201,16 +184,12 @@ export class RedisBroker implements Broker {
       .then(async () => {
         const wanted = this.refs.has(channel);
         if (wanted && !this.active.has(channel)) {
-          await this.ops.run('broker.subscribe', () =>
-            this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel),
-          );
+          await this.ops.run('stream.subscribe', () => (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel)));
           this.active.add(channel);
         } else if (!wanted && this.active.has(channel)) {
           // Forget it first: a failed unsubscribe leaves at worst a stray subscription whose messages are dropped.
           this.active.delete(channel);
-          await this.ops.run('broker.unsubscribe', () =>
-            this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel),
-          );
+          await this.ops.run('stream.unsubscribe', () => (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)));
         }
       });
     this.queue.set(channel, next);
@@ -222,7 +201,7 @@ export class RedisBroker implements Broker {
     return next;
   }
 
-  private deliver(channel: string, text: string): void {
+  private receive(channel: string, text: string): void {
     // Only rooms still subscribed here: a stray subscription (failed unsubscribe) delivers nothing.
     if (!this.refs.has(channel)) return;
     const env = decode(text);
@@ -273,9 +252,9 @@ export class RedisBroker implements Broker {
    * read started are delivered whatever precedes them, since that read saw
    * every stored message published before them. Only a message that arrived
    * during the read and still follows a gap (its subscriber reconnected
-   * meanwhile) starts another read. Without this rule a single missed volatile
-   * message made an instance read history again and again, as fast as Redis
-   * answered, and hold every later message of the room back for good.
+   * meanwhile) starts another read; otherwise a single missed volatile message
+   * would make an instance read history again and again and hold every later
+   * message of the room back.
    */
   private fill(channel: string, buffered: Envelope[]): void {
     const state = this.last.get(channel);
@@ -288,7 +267,7 @@ export class RedisBroker implements Broker {
       try {
         let since = state.id as string;
         for (let pages = 0; pages < 20; pages++) {
-          const page = await this.history.read(state.key, { since, limit: FILL_PAGE });
+          const page = await this.read(state.key, { since, limit: FILL_PAGE });
           const upTo = this.filling.get(channel)?.[0]?.m.id;
           for (const m of page.messages) {
             if (upTo !== undefined && m.id >= upTo) break;

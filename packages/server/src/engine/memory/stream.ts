@@ -1,15 +1,20 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import { formatMessageId, initialSequence, newEpoch, parseMessageId } from '../ids.js';
+import { LocalInterest } from '../interest.js';
+import { formatMessageId, initialSequence, newEpoch, NO_HISTORY_EPOCH, parseMessageId } from '../ids.js';
+import { throwIfRefused } from '../rate-refused.js';
 import {
   roomKeyString,
-  type AppendOptions,
-  type AppendResult,
+  type Deliver,
   type HistoryPage,
-  type HistoryStore,
   type NewMessage,
+  type PublishOptions,
+  type Published,
+  type ReadQuery,
   type Retention,
   type RoomKey,
+  type RoomStream,
 } from '../types.js';
+import type { MemoryRateLimiter } from './rate-limiter.js';
 
 interface Stored {
   seq: number;
@@ -19,6 +24,8 @@ interface Stored {
 
 interface RoomLog {
   epoch: string;
+  /** Sequence of this history's first message. */
+  start: number;
   lastSeq: number;
   /** Highest sequence of a stored message removed by trimming or expiry. */
   droppedUpTo: number;
@@ -32,22 +39,35 @@ interface RoomLog {
   idleUntil: number;
 }
 
-/** History kept in this process: lost on restart, which the new epoch makes visible to recovering clients. */
-export class MemoryHistoryStore implements HistoryStore {
+/**
+ * The embedded engine's room stream: history in this process (lost on restart, which the new epoch
+ * makes visible to recovering clients), delivery to this process's members of the rooms subscribed to.
+ * Every publish runs to completion synchronously (buckets, append, delivery), so ids are assigned and
+ * delivered in call order.
+ */
+export class MemoryRoomStream implements RoomStream {
   private readonly rooms = new Map<string, RoomLog>();
   private readonly seen = new Map<string, { message: RoomMessage; expiresAt: number }>();
+  private deliver: Deliver = () => {};
+  private readonly interest = new LocalInterest();
+  private readonly idleMs: number;
 
   constructor(
     private readonly retention: Retention,
+    private readonly limiter: Pick<MemoryRateLimiter, 'consumeAllSync'>,
     private readonly clock: () => number = Date.now,
-  ) {}
-
-  async append(key: RoomKey, msg: NewMessage, opts: AppendOptions): Promise<AppendResult> {
-    return this.appendSync(key, msg, opts);
+  ) {
+    this.idleMs = Math.max(retention.ttlSeconds * 1000, 60_000);
   }
 
-  /** Synchronous append: ids are assigned in call order. */
-  appendSync(key: RoomKey, msg: NewMessage, opts: AppendOptions): AppendResult {
+  async publish(key: RoomKey, msg: NewMessage, opts: PublishOptions): Promise<Published> {
+    if (opts.limits) throwIfRefused(this.limiter.consumeAllSync(opts.limits.group, opts.limits.buckets));
+    const result = this.append(key, msg, opts.persistent);
+    if (!result.duplicate && this.interest.has(key)) this.deliver(key, result.message, opts.exceptConnectionId);
+    return result;
+  }
+
+  private append(key: RoomKey, msg: NewMessage, persistent: boolean): Published {
     const now = this.clock();
     const k = roomKeyString(key);
     let dedupeKey: string | undefined;
@@ -56,7 +76,12 @@ export class MemoryHistoryStore implements HistoryStore {
       const prior = this.seen.get(dedupeKey);
       if (prior && prior.expiresAt > now) return { message: prior.message, duplicate: true };
     }
-    const log = this.logOf(k, now);
+    let log = this.rooms.get(k);
+    if (!log) {
+      const start = initialSequence(now);
+      log = { epoch: newEpoch(), start, lastSeq: start - 1, droppedUpTo: 0, messages: [], head: 0, idleUntil: 0 };
+      this.rooms.set(k, log);
+    }
     const seq = ++log.lastSeq;
     const message: RoomMessage = {
       id: formatMessageId(seq, log.epoch),
@@ -65,11 +90,11 @@ export class MemoryHistoryStore implements HistoryStore {
       payload: msg.payload,
       timestamp: msg.timestamp,
     };
-    if (opts.persistent) message.persistent = true;
+    if (persistent) message.persistent = true;
     if (msg.clientMessageId !== undefined) message.clientMessageId = msg.clientMessageId;
     const ttlMs = this.retention.ttlSeconds * 1000;
-    log.idleUntil = now + Math.max(ttlMs, 60_000);
-    if (opts.persistent && this.retention.maxMessages > 0) {
+    log.idleUntil = now + this.idleMs;
+    if (persistent && this.retention.maxMessages > 0) {
       log.messages.push({ seq, message, expiresAt: now + ttlMs });
       this.prune(log, now);
     }
@@ -79,47 +104,61 @@ export class MemoryHistoryStore implements HistoryStore {
     return { message, duplicate: false };
   }
 
-  async read(key: RoomKey, opts: { since?: string; limit: number }): Promise<HistoryPage> {
+  async read(key: RoomKey, query: ReadQuery): Promise<HistoryPage> {
     const now = this.clock();
     const log = this.rooms.get(roomKeyString(key));
-    if (log) this.prune(log, now);
-    const limit = Math.max(1, opts.limit);
-    if (opts.since === undefined) {
-      if (!log) return { messages: [], hasMore: false, recovered: true };
-      const page = log.messages.slice(log.head, log.head + limit).map((s) => (s as Stored).message);
-      return { messages: page, hasMore: log.messages.length - log.head > limit, recovered: true };
+    const since = query.since === undefined ? undefined : parseMessageId(query.since);
+    const mark = since?.epoch === NO_HISTORY_EPOCH ? since.seq : undefined;
+    if (!log) {
+      const recovered = query.since === undefined || (mark !== undefined && initialSequence(now) - mark < this.idleMs * 1000);
+      return { messages: [], hasMore: false, recovered };
     }
-    const since = parseMessageId(opts.since);
-    if (!log) return { messages: [], hasMore: false, recovered: false };
-    let recovered = false;
+    this.prune(log, now);
+    let recovered = query.since === undefined;
     let after = 0;
-    if (since && since.epoch === log.epoch) {
+    if (mark !== undefined) {
+      recovered = log.start > mark && log.droppedUpTo === 0;
+      after = mark;
+    } else if (since && since.epoch === log.epoch) {
       recovered = since.seq >= log.droppedUpTo && since.seq <= log.lastSeq;
       after = since.seq;
     }
-    const start = firstAfter(log.messages, log.head, after);
-    const page = log.messages.slice(start, start + limit).map((s) => (s as Stored).message);
-    return { messages: page, hasMore: log.messages.length - start > limit, recovered };
+    const before = query.before === undefined ? undefined : parseMessageId(query.before);
+    const limit = Math.max(1, query.limit);
+    const from = firstAfter(log.messages, log.head, after);
+    const to = before ? firstAfter(log.messages, from, before.seq - 1) : log.messages.length;
+    const take = Math.min(limit, to - from);
+    const slots = query.direction === 'backward' ? log.messages.slice(to - take, to).reverse() : log.messages.slice(from, from + take);
+    return { messages: slots.map((s) => (s as Stored).message), hasMore: to - from > limit, recovered };
   }
 
   async head(key: RoomKey): Promise<string> {
-    const log = this.logOf(roomKeyString(key), this.clock());
-    return formatMessageId(log.lastSeq, log.epoch);
+    const log = this.rooms.get(roomKeyString(key));
+    if (log) return formatMessageId(log.lastSeq, log.epoch);
+    return formatMessageId(initialSequence(this.clock()) - 1, NO_HISTORY_EPOCH);
   }
 
-  private logOf(k: string, now: number): RoomLog {
-    let log = this.rooms.get(k);
-    if (!log) {
-      log = { epoch: newEpoch(), lastSeq: initialSequence(now) - 1, droppedUpTo: 0, messages: [], head: 0, idleUntil: now + Math.max(this.retention.ttlSeconds * 1000, 60_000) };
-      this.rooms.set(k, log);
-    }
-    return log;
+  async subscribe(key: RoomKey): Promise<void> {
+    this.interest.add(key);
+  }
+
+  async unsubscribe(key: RoomKey): Promise<void> {
+    this.interest.remove(key);
+  }
+
+  onMessage(deliver: Deliver): void {
+    this.deliver = deliver;
   }
 
   async size(): Promise<number> {
     let n = 0;
     for (const log of this.rooms.values()) n += log.messages.length - log.head;
     return n;
+  }
+
+  /** Rooms with history state (for tests of what a client can make the server keep). */
+  roomsHeld(): number {
+    return this.rooms.size;
   }
 
   /** Drops expired messages, duplicate-window entries and idle rooms. */

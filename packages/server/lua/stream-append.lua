@@ -1,0 +1,22 @@
+-- Appends one message to a room's stream (and publishes it, for the delivery to other instances) in
+-- one atomic step: id assignment, duplicate check, storage, trimming, expiry and publication order.
+--
+-- KEYS: 1 meta hash (epoch, seq, dropped, start), 2 log sorted set, 3 duplicate-window key of the
+--       sender's clientMessageId (the log key again when there is none)
+-- ARGV: 1 epoch for a new history (from the caller: math.random in scripts is seeded alike on every
+--         call), 2 message JSON without id (starts with `{`), 3 persistent 1|0, 4 ttlMs,
+--       5 maxMessages, 6 idleMs (key expiry), 7 has clientMessageId 1|0, 8 dedupeMs,
+--       9 PUBLISH | SPUBLISH | '' (no publication), 10 channel, 11 envelope head: the published text is
+--         head .. message .. ',"p":"<previous id>"}', the previous id being the room's id before this
+--         one ('' for a new history)
+-- Returns {0, id} for a new message, {1, first message JSON} for a duplicate.
+--
+-- A sequence never falls behind Redis's time in microseconds (a new history starts there, and a Redis
+-- restored from an older persisted state does not reuse ids), so after a FLUSHALL or a restart without
+-- persistence ids still sort after the old ones, and the new epoch tells readers that `since` values
+-- from before are not continuous with it.
+-- include: lib/int.lua
+-- include: lib/clock.lua
+-- include: lib/prune.lua
+-- include: lib/append.lua
+return append()
