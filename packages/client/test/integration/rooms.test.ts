@@ -55,6 +55,22 @@ describe('room objects', () => {
     await expect(chat.send({ text: 'not in it' })).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
   });
 
+  it('reads history forward and backward, bounded by since and before, with the typed payload', async () => {
+    const alice = await pool.create(suite.server().url, 'alice');
+    const log = alice.room<Chat>('log');
+    await log.join();
+    const ids: string[] = [];
+    for (const text of ['1', '2', '3', '4', '5']) ids.push(await log.send({ text }, { persistent: true }));
+    const texts = (page: { messages: { payload: Chat }[]; hasMore: boolean }) => [page.messages.map((m) => m.payload.text).join(''), page.hasMore];
+
+    expect(texts(await log.history({ direction: 'backward', limit: 2 }))).toEqual(['54', true]);
+    expect(texts(await log.history({ direction: 'backward', before: ids[3], limit: 2 }))).toEqual(['32', true]);
+    expect(texts(await log.history({ direction: 'backward', before: ids[1], limit: 2 }))).toEqual(['1', false]);
+    expect(texts(await log.history({ since: ids[1], limit: 2 }))).toEqual(['34', true]);
+    expect(texts(await log.history({ before: ids[2] }))).toEqual(['12', false]);
+    expect(texts(await alice.getHistory('log', { direction: 'forward', limit: 10 }) as { messages: { payload: Chat }[]; hasMore: boolean })).toEqual(['12345', false]);
+  });
+
   it('keeps the presence map: loaded after the join, updated by joins, status changes and leaves, reloaded after a reconnect', async () => {
     const net = cuttableNetwork();
     const alice = await pool.create(suite.server().url, 'alice', { socketFactory: net.factory });
