@@ -42,9 +42,10 @@ COPY packages/protocol/package.json packages/protocol/
 COPY packages/server/package.json packages/server/
 COPY packages/client/package.json packages/client/
 # Production dependencies of the server workspace only (the protocol workspace
-# comes along as a linked dependency). --ignore-scripts: no install script runs;
-# bufferutil and utf-8-validate load their prebuilt binaries where one exists
-# for the platform, and ws falls back to plain JavaScript where none does.
+# comes along as a linked dependency). No install script runs (package.json
+# allowScripts denies them, --ignore-scripts makes sure): bufferutil loads its
+# prebuilt binary where one exists for the platform, and ws falls back to plain
+# JavaScript where none does.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --workspace=@intelgraph/websocket-server
 
@@ -71,9 +72,11 @@ USER 1000:1000
 
 EXPOSE 9001
 
-# No curl in slim images: probe the liveness route with node's fetch.
+# No curl in slim images: probe the liveness route with node. Over HTTPS when
+# the server serves TLS itself (TLS_CERT_FILE); the certificate names the public
+# host, not 127.0.0.1, so this local probe does not verify it.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 9001) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "require(process.env.TLS_CERT_FILE ? 'node:https' : 'node:http').get({ host: '127.0.0.1', port: process.env.PORT || 9001, path: '/health/live', rejectUnauthorized: false, timeout: 2000 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).on('timeout', () => process.exit(1))"]
 
 # Exec form: node is PID 1 and receives SIGTERM itself, which starts the
 # graceful shutdown (system:restart to clients, drain, exit within

@@ -3,7 +3,7 @@
  * Artillery processor for tests/load-test.yml.
  *
  * `mintTokens` runs once in the `before` hook: it signs a pool of HS256 JWTs
- * with JWT_SECRET (sub = a random user, tenantId = 'loadtest', exp = now + 1 h)
+ * with JWT_SECRET, named by `kid` (sub = a random user, tenantId = 'loadtest', exp = now + 1 h)
  * and stores them in `tokens`, which every virtual user inherits. Each virtual
  * user then connects with one of them (`socketio.auth.token`). A pool rather
  * than one token per user: the Socket.IO engine connects before any step of the
@@ -12,7 +12,7 @@
  * Run `node tests/load-test-processor.cjs` to print one token (handy for
  * trying the server with another client).
  */
-const { createHmac, randomBytes } = require('node:crypto');
+const { createHash, createHmac, randomBytes } = require('node:crypto');
 
 // Must match the index range of `$randomNumber(0, 199)` in load-test.yml.
 const TOKEN_POOL_SIZE = 200;
@@ -22,15 +22,26 @@ function base64url(input) {
   return Buffer.from(input).toString('base64url');
 }
 
-function signJwt(claims, secret) {
-  const header = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+/**
+ * JWT_SECRET as the server reads it: `id:secret` names the secret, else its id is the first 8 hex
+ * digits of its SHA-256. The id goes in the tokens' `kid` header.
+ */
+function readSecret(text) {
+  const m = /^([A-Za-z0-9_.-]{1,32}):([\s\S]+)$/.exec(text);
+  if (m) return { id: m[1], secret: m[2] };
+  return { id: createHash('sha256').update(text).digest('hex').slice(0, 8), secret: text };
+}
+
+function signJwt(claims, secret, kid) {
+  const header = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT', ...(kid !== undefined && { kid }) }));
   const payload = base64url(JSON.stringify(claims));
   const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${signature}`;
 }
 
-function mintToken(secret = process.env.JWT_SECRET) {
-  if (!secret) throw new Error('JWT_SECRET is not set: export the secret the server verifies tokens with');
+function mintToken(jwtSecret = process.env.JWT_SECRET) {
+  if (!jwtSecret) throw new Error('JWT_SECRET is not set: export the secret the server verifies tokens with');
+  const { id, secret } = readSecret(jwtSecret);
   const now = Math.floor(Date.now() / 1000);
   return signJwt(
     {
@@ -43,6 +54,7 @@ function mintToken(secret = process.env.JWT_SECRET) {
       ...(process.env.JWT_AUDIENCE && { aud: process.env.JWT_AUDIENCE }),
     },
     secret,
+    id,
   );
 }
 

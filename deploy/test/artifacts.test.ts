@@ -4,14 +4,19 @@
  * dashboard and the artillery load test.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { secretId } from '../../packages/server/src/auth/secrets.js';
+import { makeCerts } from '../../packages/server/test/helpers/certs.js';
+import { startServerProcess } from '../../packages/server/test/helpers/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const K8S = join(ROOT, 'deploy/k8s');
@@ -372,16 +377,35 @@ describe('Dockerfile', () => {
     for (const p of ['node_modules', 'packages/server/dist', '.git', '.env', 'packages/server/node_modules']) expect(ignored(p), p).toBe(true);
   });
 
-  it('the HEALTHCHECK command passes against a live server and fails against a closed port', async () => {
+  const healthcheck = (env: Record<string, string>) => {
     const hc = dockerStages(read('Dockerfile')).at(-1)!.instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args;
     const cmd = JSON.parse(hc.slice(hc.indexOf('CMD') + 3).trim()) as string[];
-    const run = (port: number) =>
-      new Promise<number | null>((resolve) => {
-        const p = spawn(process.execPath, cmd.slice(1), { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
-        p.once('exit', (code) => resolve(code));
-      });
-    expect(await run(server.port)).toBe(0);
-    expect(await run(await freePort())).toBe(1);
+    const { TLS_CERT_FILE: _tls, ...inherited } = process.env;
+    return new Promise<number | null>((resolve) => {
+      const p = spawn(process.execPath, cmd.slice(1), { env: { ...inherited, ...env }, stdio: 'ignore' });
+      p.once('exit', (code) => resolve(code));
+    });
+  };
+
+  it('the HEALTHCHECK command passes against a live server and fails against a closed port', async () => {
+    expect(await healthcheck({ PORT: String(server.port) })).toBe(0);
+    expect(await healthcheck({ PORT: String(await freePort()) })).toBe(1);
+  });
+
+  it('the HEALTHCHECK command probes over HTTPS when the server serves TLS itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'healthcheck-tls-'));
+    const certs = makeCerts(dir);
+    const tls = { TLS_CERT_FILE: certs.cert, TLS_KEY_FILE: certs.key };
+    const https = await startServerProcess(tls, { ca: readFileSync(certs.ca, 'utf8') });
+    try {
+      expect(await healthcheck({ ...tls, PORT: String(https.port) })).toBe(0);
+      // Plain HTTP to a TLS port, and HTTPS to a plain one, fail.
+      expect(await healthcheck({ PORT: String(https.port) })).toBe(1);
+      expect(await healthcheck({ ...tls, PORT: String(server.port) })).toBe(1);
+    } finally {
+      await https.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -735,11 +759,16 @@ describe('artillery load test', () => {
     expect((ctx.vars.tokens as string[]).length).toBe(Number(m![2]) + 1);
   });
 
-  it('a processor token is an HS256 JWT with a random sub, tenant loadtest and a one-hour expiry', () => {
+  it('a processor token is an HS256 JWT with a random sub, tenant loadtest, a one-hour expiry and the kid of JWT_SECRET', () => {
     const a = processor.mintToken(DEV_SECRET);
     const b = processor.mintToken(DEV_SECRET);
     const [h, p] = a.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString() || 'null'));
-    expect(h).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(h).toEqual({ alg: 'HS256', typ: 'JWT', kid: secretId(DEV_SECRET) });
+    const named = processor.mintToken(`lt-1:${DEV_SECRET}`);
+    expect(JSON.parse(Buffer.from(named.split('.')[0] as string, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'lt-1' });
+    // Signed with the secret, not with the whole `id:secret` text.
+    const [nh, np, ns] = named.split('.');
+    expect(ns).toBe(createHmac('sha256', DEV_SECRET).update(`${nh}.${np}`).digest('base64url'));
     expect(p.tenantId).toBe('loadtest');
     expect(p.exp - Math.floor(Date.now() / 1000)).toBeGreaterThan(3500);
     expect(p.exp - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(3600);

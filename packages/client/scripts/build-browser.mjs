@@ -40,20 +40,23 @@ export async function buildBrowser({ minify = true } = {}) {
     plugins: [noNodeBuiltins],
     write: false,
   });
-  // Each file is written aside and renamed into place: a build running meanwhile (tests build too) never
-  // leaves a reader a half-written bundle.
-  await mkdir(dirname(outfile), { recursive: true });
-  for (const file of result.outputFiles) {
-    const aside = `${file.path}.${process.pid}.tmp`;
-    await writeFile(aside, file.contents);
-    await rename(aside, file.path);
-  }
-  const code = result.outputFiles.find((f) => f.path === outfile)?.text ?? '';
+  const bundle = result.outputFiles.find((f) => f.path === outfile);
+  if (!bundle) throw new Error(`esbuild produced no ${outfile}`);
+  const code = bundle.text;
   if (/\b(?:from|import|require)\s*\(?\s*["']node:/.test(code)) throw new Error(`${outfile} imports a node: module`);
+  // Each file is replaced whole (written aside, then renamed), so a build running beside another, or beside
+  // a reader of the bundle, never leaves or shows a half-written file.
+  await mkdir(dirname(outfile), { recursive: true });
+  for (const f of result.outputFiles) {
+    const aside = `${f.path}.${process.pid}.tmp`;
+    await writeFile(aside, f.contents);
+    await rename(aside, f.path);
+  }
   return { outfile, bytes: Buffer.byteLength(code), inputs: Object.keys(result.metafile.inputs) };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { bytes } = await buildBrowser();
-  console.log(`built ${outfile} (${Math.round(bytes / 1024)} KiB)`);
+  // A progress note, so stderr: stdout of `npm run -s token` must carry the token alone.
+  process.stderr.write(`built ${outfile} (${Math.round(bytes / 1024)} KiB)\n`);
 }

@@ -12,7 +12,7 @@ import { TokenKeeper } from './auth.js';
 import { backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { underCallOptions, type CallOptions } from './call.js';
 import { TypedEmitter } from './emitter.js';
-import { ackError, connectError, WebSocketClientError } from './errors.js';
+import { ackError, classifyConnectError, WebSocketClientError } from './errors.js';
 import { newClientMessageId } from './ids.js';
 import { acknowledged, type Link, type TimedSocket } from './link.js';
 import { toLogger, type Logger } from './logger.js';
@@ -337,10 +337,16 @@ export class WebSocketClient extends TypedEmitter<WebSocketClientEvents> {
   }
 
   private onConnectError(socket: ClientSocket, err: unknown): void {
-    const error = connectError(err);
+    const target = { url: this.urls[this.urlIndex % this.urls.length] as string, path: this.path, extraHeaders: socket.io.opts.extraHeaders };
     this.dropSocket(socket);
+    const session = this.session;
+    void classifyConnectError(err, target).then((error) => session === this.session && this.onConnectFailure(error));
+  }
+
+  private onConnectFailure(error: WebSocketClientError): void {
     this.log.warn('connection attempt failed', { code: error.code, detail: error.message });
     this.emit('connect_error', error);
+    if (error.code === 'ORIGIN_NOT_ALLOWED') return this.fail(error);
     const advice = reconnectAdvice(error.code);
     if (advice === 'stop') return this.fail(error);
     if (advice === 'renew') {

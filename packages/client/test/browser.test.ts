@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PresenceUpdate, RoomMessage } from '@intelgraph/websocket-protocol';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServerProcess, type ServerProcess } from '../../server/test/helpers/server-process.js';
 import { buildBrowser } from '../scripts/build-browser.mjs';
 import { WebSocketClient } from '../src/index.js';
 import { browserSuite, httpApp } from './helpers/browser.js';
@@ -126,5 +127,46 @@ describe('the browser bundle', () => {
     expect((await left)[0]).toEqual({ room: 'browser', userId: 'carol' });
     const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
     expect(states).toEqual(['connecting', 'connected', 'reconnecting', 'connected', 'disconnected']);
+  });
+});
+
+describe('a page on an origin the server does not allow', () => {
+  let refusing: ServerProcess;
+  beforeAll(async () => {
+    // The page's origin is not in this server's CORS_ORIGIN (the default, http://localhost:3000).
+    refusing = await startServerProcess();
+  });
+  afterAll(async () => refusing?.stop());
+
+  it('fails for good with ORIGIN_NOT_ALLOWED naming the page origin, over websocket and over polling', async () => {
+    const page = suite.page();
+    const origin = suite.origin();
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true);
+    const browserToken = await token('carol');
+    for (const transports of [undefined, ['polling']]) {
+      const result = await page.evaluate(
+        async ({ url, token, transports }) => {
+          type Sdk = new (options: object) => {
+            on(event: string, fn: (...args: unknown[]) => void): unknown;
+            connect(): Promise<void>;
+            status: string;
+          };
+          const w = window as unknown as { WebSocketClient: Sdk };
+          const client = new w.WebSocketClient({ url, token, tenantId: 'acme', autoConnect: false, backoff: { minDelayMs: 50, maxDelayMs: 200 }, ...(transports && { transports }) });
+          const codes: string[] = [];
+          client.on('connect_error', (e) => codes.push((e as { code: string }).code));
+          const error = (await client.connect().then(
+            () => ({ code: 'connected', message: '' }),
+            (e: { code: string; message: string }) => e,
+          )) as { code: string; message: string };
+          return { code: error.code, message: error.message, status: client.status, codes };
+        },
+        { url: refusing.url, token: browserToken, transports },
+      );
+      expect(result, String(transports)).toEqual({ code: 'ORIGIN_NOT_ALLOWED', message: expect.stringContaining(origin), status: 'failed', codes: ['ORIGIN_NOT_ALLOWED'] });
+      expect(result.message).toContain('CORS_ORIGIN');
+    }
+    expect(refusing.output()).toContain(`"origin":"${origin}"`);
   });
 });

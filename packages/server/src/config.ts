@@ -1,108 +1,20 @@
 /**
- * Configuration: every environment variable, validated once at start and frozen.
+ * Configuration: every environment variable (config-schema.ts), validated once at start and frozen.
  * A bad value throws a ConfigError whose message is one line naming the variable.
  */
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
-import { z } from 'zod';
+import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
+import { envSchema, parseUrl, type Env } from './config-schema.js';
+
+export { httpUrl, readableFile, urlOf } from './config-schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
-
-const bool = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-    .default(def ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const int = (def: number, min: number, max: number) =>
-  z
-    .string()
-    .default(String(def))
-    .transform((v, ctx) => {
-      const n = Number(v.trim());
-      if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
-
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
-
-const schema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test'], { message: 'must be development, production or test' }).default('development'),
-  PORT: int(9001, 0, 65535),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
-  SERVER_ID: optionalString,
-
-  REDIS_URL: optionalString,
-  REDIS_HOST: optionalString,
-  REDIS_PORT: int(6379, 1, 65535),
-  REDIS_PASSWORD: optionalString,
-  REDIS_TLS: bool(false),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'must be up to 64 characters of A-Z a-z 0-9 : _ . -').default('ig:'),
-  REDIS_CLUSTER_NODES: optionalString,
-  REDIS_SHARDED: z.enum(['true', 'false', 'auto']).default('auto'),
-  REDIS_COMMAND_TIMEOUT: int(5000, 100, 600_000),
-  CLUSTERING_ENABLED: bool(true),
-
-  JWT_SECRET: optionalString,
-  JWT_PUBLIC_KEY: optionalString,
-  JWKS_URL: optionalString,
-  JWT_ISSUER: optionalString,
-  JWT_AUDIENCE: optionalString,
-  JWT_REQUIRE_EXP: bool(true),
-
-  CORS_ORIGIN: z.string().default('http://localhost:3000'),
-  TRUST_PROXY: bool(false),
-  STATS_TOKEN: optionalString,
-  API_KEY: optionalString,
-
-  PERSISTENCE_ENABLED: bool(true),
-  PERSISTENCE_TTL: int(3600, 1, 31_536_000),
-  PERSISTENCE_MAX_MESSAGES: int(1000, 1, 1_000_000),
-  DEDUPE_WINDOW: int(300, 1, 86_400),
-
-  HEARTBEAT_INTERVAL: int(30_000, 100, 3_600_000),
-  HEARTBEAT_TIMEOUT: int(60_000, 200, 7_200_000),
-  SHUTDOWN_TIMEOUT: int(30_000, 0, 3_600_000),
-  RECONNECT_JITTER: int(5_000, 0, 600_000),
-  HANDSHAKE_TIMEOUT: int(10_000, 100, 600_000),
-
-  MAX_MESSAGE_BYTES: int(65_536, 0, 16_777_216),
-  MAX_HTTP_BUFFER_SIZE: int(0, 0, 67_108_864),
-  WRITE_BUFFER_LIMIT: int(4_194_304, 0, 1_073_741_824),
-  RATE_LIMIT_MESSAGES_PER_SECOND: int(50, 0, 1_000_000),
-  RATE_LIMIT_MESSAGES_BURST: int(100, 0, 10_000_000),
-  RATE_LIMIT_USER_MESSAGES_PER_SECOND: int(200, 0, 1_000_000),
-  RATE_LIMIT_USER_MESSAGES_BURST: int(400, 0, 10_000_000),
-  RATE_LIMIT_TENANT_MESSAGES_PER_SECOND: int(5000, 0, 10_000_000),
-  RATE_LIMIT_TENANT_MESSAGES_BURST: int(10_000, 0, 100_000_000),
-  RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: int(20, 0, 1_000_000),
-  RATE_LIMIT_CONNECTIONS_PER_IP_BURST: int(100, 0, 10_000_000),
-  MAX_CONNECTIONS_PER_USER: int(20, 0, 1_000_000),
-  MAX_ROOMS_PER_CONNECTION: int(100, 0, 1_000_000),
-  RATE_LIMIT_EVENTS_PER_SECOND: int(30, 0, 1_000_000),
-  RATE_LIMIT_EVENTS_BURST: int(300, 0, 10_000_000),
-  RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: int(40, 0, 1_000_000),
-  RATE_LIMIT_SESSIONS_PER_IP_BURST: int(200, 0, 10_000_000),
-  MAX_PENDING_SESSIONS_PER_IP: int(50, 0, 1_000_000),
-  MAX_PENDING_SESSIONS: int(5000, 0, 10_000_000),
-  PRESENCE_UPDATE_INTERVAL: int(250, 0, 60_000),
-
-  METRICS_MAX_TENANTS: int(100, 1, 100_000),
-  WS_PER_MESSAGE_DEFLATE: bool(false),
-});
-
-type Raw = z.infer<typeof schema>;
 
 export interface RedisConfig {
   /** Standalone connection URL (`redis://` or `rediss://`), or undefined with cluster nodes. */
@@ -117,26 +29,48 @@ export interface RedisConfig {
   commandTimeoutMs: number;
 }
 
+export interface JwtConfig {
+  /** HMAC secrets: the first signs, every one verifies (JWT_SECRET, then JWT_PREVIOUS_SECRETS). */
+  secrets: readonly HmacSecret[];
+  /** True when the secret was generated for this process (development only). */
+  secretGenerated: boolean;
+  publicKey?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  requireExp: boolean;
+  /** JWT_MAX_AGE: tokens issued longer ago are refused, and connections end by then. */
+  maxAgeSeconds?: number;
+}
+
+export interface LimitsConfig {
+  connection: { rate: number; burst: number };
+  user: { rate: number; burst: number };
+  tenant: { rate: number; burst: number };
+  ip: { rate: number; burst: number };
+  maxConnectionsPerUser: number;
+  maxRoomsPerConnection: number;
+  /** Every client event but `room:send`, per connection, in cost units (see limits/events.ts). */
+  events: { rate: number; burst: number };
+  /** Engine.IO sessions (before any authentication), per client address and pending in total. */
+  sessions: { rate: number; burst: number; pendingPerAddress: number; pendingTotal: number };
+  /** Presence updates of one user in one room are announced at most once per this many ms (0: each one). */
+  presenceUpdateIntervalMs: number;
+}
+
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
   host: string;
-  logLevel: Raw['LOG_LEVEL'];
+  /** PEM certificate chain and private key: the server then serves HTTPS and WSS itself. */
+  tls?: { cert: string; key: string };
+  logLevel: Env['LOG_LEVEL'];
   serverId: string;
   /** Undefined: the embedded in-memory engine. */
   redis?: RedisConfig;
   /** Fan out through the Redis adapter (false keeps the instance standalone even with Redis). */
   clustering: boolean;
-  jwt: {
-    secret?: string;
-    /** True when the secret was generated for this process (development only). */
-    secretGenerated: boolean;
-    publicKey?: string;
-    jwksUrl?: string;
-    issuer?: string;
-    audience?: string;
-    requireExp: boolean;
-  };
+  jwt: JwtConfig;
   /** Allowed origins; `*` allows any. */
   corsOrigins: string[];
   trustProxy: boolean;
@@ -151,22 +85,23 @@ export interface Config {
   maxMessageBytes: number;
   maxHttpBufferSize: number;
   writeBufferLimit: number;
-  limits: {
-    connection: { rate: number; burst: number };
-    user: { rate: number; burst: number };
-    tenant: { rate: number; burst: number };
-    ip: { rate: number; burst: number };
-    maxConnectionsPerUser: number;
-    maxRoomsPerConnection: number;
-    /** Every client event but `room:send`, per connection, in cost units (see limits/events.ts). */
-    events: { rate: number; burst: number };
-    /** Engine.IO sessions (before any authentication), per client address and pending in total. */
-    sessions: { rate: number; burst: number; pendingPerAddress: number; pendingTotal: number };
-    /** Presence updates of one user in one room are announced at most once per this many ms (0: each one). */
-    presenceUpdateIntervalMs: number;
-  };
+  limits: LimitsConfig;
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
+}
+
+/** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}
+
+/** The entries of a comma-separated list, spaces around them ignored, empty ones skipped. */
+export function commaList(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 /** Reads `.env` from `dir` into a copy of `env`, without overriding variables already set. */
@@ -177,84 +112,27 @@ export function withDotEnv(env: NodeJS.ProcessEnv, dir = process.cwd()): NodeJS.
   return { ...parsed, ...env };
 }
 
+const fail = (name: string, message: string): never => {
+  throw new ConfigError(`Invalid configuration: ${name} ${message}`);
+};
+
+/** The configuration from the environment, validated and frozen, or a ConfigError naming the variable at fault. */
 export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const name = String(issue?.path[0] ?? 'configuration');
-    const value = env[name];
-    const shown = name.includes('SECRET') || name.includes('KEY') || name.includes('TOKEN') || name.includes('PASSWORD') ? '' : value === undefined ? '' : ` (got "${value}")`;
-    throw new ConfigError(`Invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
-  }
-  const r = result.data;
+  const r = parseEnvironment(env);
   const prod = r.NODE_ENV === 'production';
-  const fail = (name: string, message: string): never => {
-    throw new ConfigError(`Invalid configuration: ${name} ${message}`);
-  };
-
-  let secret = r.JWT_SECRET;
-  let secretGenerated = false;
-  const asymmetric = r.JWT_PUBLIC_KEY !== undefined || r.JWKS_URL !== undefined;
-  if (secret !== undefined) {
-    if (prod && secret.length < 64) fail('JWT_SECRET', 'must be at least 64 characters in production');
-    if (!prod && secret.length < 32) fail('JWT_SECRET', 'must be at least 32 characters');
-  } else if (prod && !asymmetric) {
-    fail('JWT_SECRET', 'is required in production (or JWT_PUBLIC_KEY / JWKS_URL)');
-  } else if (!asymmetric) {
-    secret = randomBytes(48).toString('hex');
-    secretGenerated = true;
-  }
-  if (r.JWT_PUBLIC_KEY !== undefined && !r.JWT_PUBLIC_KEY.includes('-----BEGIN')) fail('JWT_PUBLIC_KEY', 'must be a PEM public key');
-  if (r.JWKS_URL !== undefined && !/^https?:\/\//.test(r.JWKS_URL)) fail('JWKS_URL', 'must be an http(s) URL');
-
-  const corsOrigins = r.CORS_ORIGIN.split(',').map((s) => s.trim()).filter(Boolean);
-  if (corsOrigins.length === 0) fail('CORS_ORIGIN', 'must list at least one origin');
-  for (const o of corsOrigins) {
-    if (o !== '*' && !/^https?:\/\/[^\s/]+$/.test(o)) fail('CORS_ORIGIN', `has an invalid origin "${o}" (expected scheme://host[:port] or *)`);
-    if (prod && /localhost|127\.0\.0\.1|\[::1\]/.test(o)) fail('CORS_ORIGIN', 'must not include localhost in production');
-    if (prod && o === '*') fail('CORS_ORIGIN', 'must not be * in production');
-  }
+  const secrets = mountedSecrets(r);
   if (r.HEARTBEAT_TIMEOUT <= r.HEARTBEAT_INTERVAL) fail('HEARTBEAT_TIMEOUT', 'must be greater than HEARTBEAT_INTERVAL');
-
-  let redis: RedisConfig | undefined;
-  if (r.REDIS_CLUSTER_NODES !== undefined) {
-    const nodes = r.REDIS_CLUSTER_NODES.split(',').map((s) => s.trim()).filter(Boolean).map((hp) => {
-      const m = /^([^:\s]+):(\d{1,5})$/.exec(hp);
-      if (!m) return fail('REDIS_CLUSTER_NODES', `has an invalid node "${hp}" (expected host:port)`);
-      return { host: m[1] as string, port: Number(m[2]) };
-    });
-    redis = { clusterNodes: nodes, tls: r.REDIS_TLS, keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED !== 'false', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
-    if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
-  } else if (r.REDIS_URL !== undefined || r.REDIS_HOST !== undefined) {
-    let url = r.REDIS_URL;
-    if (url === undefined) url = `${r.REDIS_TLS ? 'rediss' : 'redis'}://${r.REDIS_HOST}:${r.REDIS_PORT}`;
-    if (!/^rediss?:\/\//.test(url)) fail('REDIS_URL', 'must start with redis:// or rediss://');
-    try {
-      new URL(url);
-    } catch {
-      fail(r.REDIS_URL !== undefined ? 'REDIS_URL' : 'REDIS_HOST', 'does not form a valid Redis URL');
-    }
-    redis = { url, tls: r.REDIS_TLS || url.startsWith('rediss://'), keyPrefix: r.REDIS_KEY_PREFIX, sharded: r.REDIS_SHARDED === 'true', commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT };
-    if (r.REDIS_PASSWORD !== undefined) redis.password = r.REDIS_PASSWORD;
-  }
-
-  const cfg: Config = {
+  const redis = redisConfig(r, secrets.redisPassword);
+  const tls = tlsConfig(r);
+  return deepFreeze<Config>({
     env: r.NODE_ENV,
     port: r.PORT,
     host: r.HOST,
     logLevel: r.LOG_LEVEL,
     serverId: r.SERVER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     clustering: r.CLUSTERING_ENABLED,
-    jwt: {
-      secretGenerated,
-      requireExp: r.JWT_REQUIRE_EXP,
-      ...(secret !== undefined && { secret }),
-      ...(r.JWT_PUBLIC_KEY !== undefined && { publicKey: r.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') }),
-      ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
-      ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),
-      ...(r.JWT_AUDIENCE !== undefined && { audience: r.JWT_AUDIENCE }),
-    },
-    corsOrigins,
+    jwt: jwtConfig(r, prod, secrets),
+    corsOrigins: corsOrigins(r, prod),
     trustProxy: r.TRUST_PROXY,
     persistence: {
       enabled: r.PERSISTENCE_ENABLED,
@@ -272,29 +150,175 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     // With MAX_MESSAGE_BYTES=0 (no payload limit) packets are still bounded, at 16 MiB unless MAX_HTTP_BUFFER_SIZE says otherwise.
     maxHttpBufferSize: r.MAX_HTTP_BUFFER_SIZE || (r.MAX_MESSAGE_BYTES === 0 ? 16_777_216 : Math.max(r.MAX_MESSAGE_BYTES, 16_384) * 2 + 16_384),
     writeBufferLimit: r.WRITE_BUFFER_LIMIT,
-    limits: {
-      connection: { rate: r.RATE_LIMIT_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_MESSAGES_BURST },
-      user: { rate: r.RATE_LIMIT_USER_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_USER_MESSAGES_BURST },
-      tenant: { rate: r.RATE_LIMIT_TENANT_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_TENANT_MESSAGES_BURST },
-      ip: { rate: r.RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND, burst: r.RATE_LIMIT_CONNECTIONS_PER_IP_BURST },
-      maxConnectionsPerUser: r.MAX_CONNECTIONS_PER_USER,
-      maxRoomsPerConnection: r.MAX_ROOMS_PER_CONNECTION,
-      events: { rate: r.RATE_LIMIT_EVENTS_PER_SECOND, burst: r.RATE_LIMIT_EVENTS_BURST },
-      sessions: {
-        rate: r.RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND,
-        burst: r.RATE_LIMIT_SESSIONS_PER_IP_BURST,
-        pendingPerAddress: r.MAX_PENDING_SESSIONS_PER_IP,
-        pendingTotal: r.MAX_PENDING_SESSIONS,
-      },
-      presenceUpdateIntervalMs: r.PRESENCE_UPDATE_INTERVAL,
-    },
+    limits: limitsConfig(r),
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
+    ...(tls !== undefined && { tls }),
+  });
+}
+
+/** Every variable typed and within its bounds; the first one that is not is named, its value shown unless it is a credential. */
+function parseEnvironment(env: NodeJS.ProcessEnv): Env {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const name = String(issue?.path[0] ?? 'configuration');
+  const value = env[name];
+  const secret = name.endsWith('_FILE') || /SECRET|KEY|TOKEN|PASSWORD/.test(name);
+  // Credentials in a URL (redis://:password@host) are not shown either.
+  const shown = secret || value === undefined ? '' : ` (got "${value.replace(/\/\/[^/@\s]*@/, '//[redacted]@')}")`;
+  throw new ConfigError(`Invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${shown}`);
+}
+
+/** Secrets given in a variable or, as mounted Kubernetes/Docker secrets are, in the file its `_FILE` twin names. */
+interface Secrets {
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+  redisPassword?: string;
+  /** The variable's name as messages should give it (`JWT_SECRET (read from JWT_SECRET_FILE)`). */
+  named(name: string): string;
+}
+
+function mountedSecrets(r: Env): Secrets {
+  const fromFile = new Set<string>();
+  const value = (name: string, direct: string | undefined, file: { text: string } | undefined): string | undefined => {
+    if (file === undefined) return direct;
+    if (direct !== undefined) fail(name, `and ${name}_FILE are both set: set only one`);
+    fromFile.add(name);
+    return file.text.replace(/[\r\n]+$/, '');
   };
-  return deepFreeze(cfg);
+  const jwtSecret = value('JWT_SECRET', r.JWT_SECRET, r.JWT_SECRET_FILE);
+  const jwtPublicKey = value('JWT_PUBLIC_KEY', r.JWT_PUBLIC_KEY, r.JWT_PUBLIC_KEY_FILE)?.replace(/\\n/g, '\n');
+  const redisPassword = value('REDIS_PASSWORD', r.REDIS_PASSWORD, r.REDIS_PASSWORD_FILE);
+  return {
+    ...(jwtSecret !== undefined && { jwtSecret }),
+    ...(jwtPublicKey !== undefined && { jwtPublicKey }),
+    ...(redisPassword !== undefined && { redisPassword }),
+    named: (name) => (fromFile.has(name) ? `${name} (read from ${name}_FILE)` : name),
+  };
+}
+
+/** HMAC secrets (current first, then previous ones), public key or JWKS, claim rules and token age. */
+function jwtConfig(r: Env, prod: boolean, s: Secrets): JwtConfig {
+  const secrets: HmacSecret[] = [];
+  const addSecret = (name: string, text: string, entry: string) => {
+    const parsed = parseSecret(text);
+    if (prod && parsed.secret.length < 64) fail(name, `${entry}must be at least 64 characters in production`);
+    if (!prod && parsed.secret.length < 32) fail(name, `${entry}must be at least 32 characters`);
+    if (RESERVED_SECRET_IDS.has(parsed.id)) fail(name, `${entry}uses the reserved id "${parsed.id}"`);
+    if (secrets.some((o) => o.id === parsed.id || o.secret === parsed.secret)) fail(name, `${entry}repeats a secret or a secret id already listed`);
+    secrets.push(parsed);
+  };
+  let secretGenerated = false;
+  const asymmetric = s.jwtPublicKey !== undefined || r.JWKS_URL !== undefined;
+  if (s.jwtSecret !== undefined) {
+    addSecret(s.named('JWT_SECRET'), s.jwtSecret, '');
+    commaList(r.JWT_PREVIOUS_SECRETS).forEach((text, i) => addSecret('JWT_PREVIOUS_SECRETS', text, `entry ${i + 1} `));
+  } else if (r.JWT_PREVIOUS_SECRETS !== undefined) {
+    fail('JWT_PREVIOUS_SECRETS', 'needs JWT_SECRET (the secret that signs)');
+  } else if (prod && !asymmetric) {
+    fail('JWT_SECRET', 'is required in production (or JWT_PUBLIC_KEY / JWKS_URL)');
+  } else if (!asymmetric) {
+    addSecret('JWT_SECRET', randomBytes(48).toString('hex'), '');
+    secretGenerated = true;
+  }
+  if (s.jwtPublicKey !== undefined) {
+    try {
+      createPublicKey(s.jwtPublicKey);
+    } catch {
+      fail(s.named('JWT_PUBLIC_KEY'), 'must be a PEM public key');
+    }
+  }
+  let maxAgeSeconds: number | undefined;
+  if (r.JWT_MAX_AGE !== undefined) {
+    const seconds = parseDuration(r.JWT_MAX_AGE);
+    if (seconds === undefined || seconds > 315_360_000) fail('JWT_MAX_AGE', `must be a duration like 3600, 90m, 24h or 7d, up to 3650d, or 0 for no limit (got "${r.JWT_MAX_AGE}")`);
+    if (seconds !== 0) maxAgeSeconds = seconds;
+  }
+  return {
+    secrets,
+    secretGenerated,
+    requireExp: r.JWT_REQUIRE_EXP,
+    ...(maxAgeSeconds !== undefined && { maxAgeSeconds }),
+    ...(s.jwtPublicKey !== undefined && { publicKey: s.jwtPublicKey }),
+    ...(r.JWKS_URL !== undefined && { jwksUrl: r.JWKS_URL }),
+    ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),
+    ...(r.JWT_AUDIENCE !== undefined && { audience: r.JWT_AUDIENCE }),
+  };
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE, both or neither, loadable and matching. */
+function tlsConfig(r: Env): Config['tls'] {
+  if (r.TLS_CERT_FILE === undefined && r.TLS_KEY_FILE === undefined) return undefined;
+  if (r.TLS_KEY_FILE === undefined) return fail('TLS_KEY_FILE', 'must be set with TLS_CERT_FILE (both or neither)');
+  if (r.TLS_CERT_FILE === undefined) return fail('TLS_CERT_FILE', 'must be set with TLS_KEY_FILE (both or neither)');
+  const cert = r.TLS_CERT_FILE;
+  const key = r.TLS_KEY_FILE;
+  const check = (name: 'TLS_CERT_FILE' | 'TLS_KEY_FILE', what: string, load: () => unknown) => {
+    try {
+      load();
+    } catch (err) {
+      fail(name, `"${name === 'TLS_CERT_FILE' ? cert.path : key.path}" ${what} (${err instanceof Error ? err.message : String(err)})`);
+    }
+  };
+  check('TLS_CERT_FILE', 'does not hold a PEM certificate', () => new X509Certificate(cert.text));
+  check('TLS_KEY_FILE', 'does not hold an unencrypted PEM private key', () => createPrivateKey(key.text));
+  check('TLS_KEY_FILE', 'does not match the certificate of TLS_CERT_FILE', () => createSecureContext({ cert: cert.text, key: key.text }));
+  return { cert: cert.text, key: key.text };
+}
+
+/** CORS_ORIGIN: origins (scheme://host[:port]) or `*`; neither localhost nor `*` in production. */
+function corsOrigins(r: Env, prod: boolean): string[] {
+  const origins = commaList(r.CORS_ORIGIN);
+  if (origins.length === 0) fail('CORS_ORIGIN', 'must list at least one origin');
+  for (const o of origins) {
+    if (o !== '*' && !/^https?:\/\/[^\s/]+$/.test(o)) fail('CORS_ORIGIN', `has an invalid origin "${o}" (expected scheme://host[:port] or *)`);
+    if (prod && /localhost|127\.0\.0\.1|\[::1\]/.test(o)) fail('CORS_ORIGIN', 'must not include localhost in production');
+    if (prod && o === '*') fail('CORS_ORIGIN', 'must not be * in production');
+  }
+  return origins;
+}
+
+/** The Redis engine's connection: cluster nodes, a URL, or a host and port; undefined for the embedded engine. */
+function redisConfig(r: Env, password: string | undefined): RedisConfig | undefined {
+  const common = { tls: r.REDIS_TLS, keyPrefix: r.REDIS_KEY_PREFIX, commandTimeoutMs: r.REDIS_COMMAND_TIMEOUT, ...(password !== undefined && { password }) };
+  if (r.REDIS_CLUSTER_NODES !== undefined) {
+    const nodes = commaList(r.REDIS_CLUSTER_NODES).map((hp) => {
+      const m = /^([^:\s]+):(\d{1,5})$/.exec(hp);
+      const port = Number(m?.[2]);
+      if (!m || port < 1 || port > 65535) return fail('REDIS_CLUSTER_NODES', `has an invalid node "${hp}" (expected host:port, port 1 to 65535)`);
+      return { host: m[1] as string, port };
+    });
+    if (nodes.length === 0) fail('REDIS_CLUSTER_NODES', 'must list at least one host:port');
+    return { ...common, clusterNodes: nodes, sharded: r.REDIS_SHARDED !== 'false' };
+  }
+  if (r.REDIS_URL === undefined && r.REDIS_HOST === undefined) return undefined;
+  const url = r.REDIS_URL ?? `${r.REDIS_TLS ? 'rediss' : 'redis'}://${r.REDIS_HOST}:${r.REDIS_PORT}`;
+  if (!parseUrl(url, ['redis:', 'rediss:'])) fail('REDIS_HOST', `does not form a valid Redis URL (got "${r.REDIS_HOST}")`);
+  return { ...common, url, tls: r.REDIS_TLS || url.startsWith('rediss://'), sharded: r.REDIS_SHARDED === 'true' };
+}
+
+/** Every limit (limits/ applies them). */
+function limitsConfig(r: Env): LimitsConfig {
+  return {
+    connection: { rate: r.RATE_LIMIT_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_MESSAGES_BURST },
+    user: { rate: r.RATE_LIMIT_USER_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_USER_MESSAGES_BURST },
+    tenant: { rate: r.RATE_LIMIT_TENANT_MESSAGES_PER_SECOND, burst: r.RATE_LIMIT_TENANT_MESSAGES_BURST },
+    ip: { rate: r.RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND, burst: r.RATE_LIMIT_CONNECTIONS_PER_IP_BURST },
+    maxConnectionsPerUser: r.MAX_CONNECTIONS_PER_USER,
+    maxRoomsPerConnection: r.MAX_ROOMS_PER_CONNECTION,
+    events: { rate: r.RATE_LIMIT_EVENTS_PER_SECOND, burst: r.RATE_LIMIT_EVENTS_BURST },
+    sessions: {
+      rate: r.RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND,
+      burst: r.RATE_LIMIT_SESSIONS_PER_IP_BURST,
+      pendingPerAddress: r.MAX_PENDING_SESSIONS_PER_IP,
+      pendingTotal: r.MAX_PENDING_SESSIONS,
+    },
+    presenceUpdateIntervalMs: r.PRESENCE_UPDATE_INTERVAL,
+  };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

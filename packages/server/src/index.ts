@@ -3,6 +3,7 @@ export { createServer, type CreateServerOptions, type RealtimeServer } from './a
 export { loadConfig, withDotEnv, ConfigError, type Config, type RedisConfig } from './config.js';
 export { createLogger, type Logger } from './logger.js';
 export { mintToken, type MintOptions } from './auth/mint.js';
+export { secretId, type HmacSecret } from './auth/secrets.js';
 export type { AuthContext, AuthorizeHook, RoomAction } from './auth/authorize.js';
 export type { Identity } from './auth/verify.js';
 export { CodedError } from './errors.js';

@@ -89,7 +89,7 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
     }),
     connectionsRejected: new client.Counter({
       name: 'websocket_connections_rejected_total',
-      help: 'Handshakes refused, by error code',
+      help: 'Connection attempts refused, by error code (ORIGIN_NOT_ALLOWED: any Socket.IO request from an origin not allowed)',
       labelNames: ['code'] as const,
       registers: [registry],
     }),
@@ -171,6 +171,12 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       name: 'websocket_messages_persisted_total',
       help: 'Messages stored in history by this instance',
       labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
+    jwtVerifications: talliedCounter({
+      name: 'websocket_jwt_verifications_total',
+      help: 'Token verifications (handshakes and auth:refresh) by result and by the key whose signature matched: an HMAC secret id, public_key, jwks, or unknown when none did',
+      labelNames: ['kid', 'result'] as const,
       registers: [registry],
     }),
     close() {

@@ -9,6 +9,7 @@ function refusingNetwork(): { factory: SocketFactory; attempts: () => number } {
     const listeners = new Map<string, ((...args: unknown[]) => void)[]>();
     const socket = {
       connected: false,
+      io: { opts: {} },
       on(event: string, fn: (...args: unknown[]) => void) {
         listeners.set(event, [...(listeners.get(event) ?? []), fn]);
         return socket;

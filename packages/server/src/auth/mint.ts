@@ -1,7 +1,9 @@
 import { SignJWT } from 'jose';
+import { parseSecret, type HmacSecret } from './secrets.js';
 
 export interface MintOptions {
-  secret: string;
+  /** The signing secret as written in JWT_SECRET (`secret` or `id:secret`), or already read. */
+  secret: string | HmacSecret;
   userId: string;
   tenantId: string;
   rooms?: string[];
@@ -13,24 +15,16 @@ export interface MintOptions {
   audience?: string;
 }
 
-/** An HS256 token for the server's shared secret (development and tooling). */
+/** An HS256 token for the server's shared secret (development and tooling), its `kid` the secret's id. */
 export async function mintToken(o: MintOptions): Promise<string> {
+  const { id, secret } = typeof o.secret === 'string' ? parseSecret(o.secret) : o.secret;
   const claims: Record<string, unknown> = { tenantId: o.tenantId };
   if (o.rooms) claims.rooms = o.rooms;
   if (o.roles) claims.roles = o.roles;
   if (o.name) claims.name = o.name;
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(o.userId).setIssuedAt();
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: id }).setSubject(o.userId).setIssuedAt();
   if (o.ttlSeconds > 0) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + o.ttlSeconds);
   if (o.issuer) jwt = jwt.setIssuer(o.issuer);
   if (o.audience) jwt = jwt.setAudience(o.audience);
-  return jwt.sign(new TextEncoder().encode(o.secret));
-}
-
-/** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return n * unit;
+  return jwt.sign(new TextEncoder().encode(secret));
 }

@@ -1,14 +1,25 @@
 import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import { CodedError } from '../errors.js';
+import type { Metrics, Tally } from '../metrics.js';
+import type { HmacSecret } from './secrets.js';
 
 /** What the server knows of a connection's user, from its token. */
 export interface Identity {
   userId: string;
   tenantId: string;
-  /** Milliseconds since the epoch; undefined when the token has no `exp`. */
+  /** Milliseconds since the epoch: `exp`, or `iat` + JWT_MAX_AGE when earlier; undefined when neither applies. */
   expiresAt?: number;
   name?: string;
   roles: string[];
@@ -20,23 +31,39 @@ const claimsSchema = z.object({
   sub: z.string().min(1).max(256),
   tenantId: z.string().regex(TENANT_ID_PATTERN),
   exp: z.number().optional(),
+  iat: z.number().optional(),
   name: z.string().max(256).optional(),
   roles: z.array(z.string().max(256)).max(256).optional(),
   rooms: z.array(z.string().min(1).max(129)).max(1000).optional(),
 });
 
 export interface VerifierOptions {
-  secret?: string;
+  /** HMAC secrets, all accepted: the token's `kid` names one, or they are tried in order. */
+  secrets: readonly HmacSecret[];
   publicKey?: string;
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
   requireExp: boolean;
+  /** Refuse tokens issued (`iat`) longer ago than this; undefined: no limit. */
+  maxAgeSeconds?: number;
 }
 
 export type TokenVerifier = (token: string) => Promise<Identity>;
 
+/** With JWT_MAX_AGE, how far ahead of this server's clock a token's `iat` may be (the issuer's clock may run ahead). */
+const IAT_CLOCK_SKEW_SECONDS = 60;
+
 const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
+const JWKS_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const RESULTS = ['ok', 'invalid', 'expired'] as const;
+type VerificationResult = (typeof RESULTS)[number];
+
+/** A key a token can be signed with, and the verification counts of the tokens it signed. */
+interface Signer {
+  getKey: JWTVerifyGetKey;
+  count: Record<VerificationResult, Tally>;
+}
 
 function asymmetricAlgs(key: KeyObject): string[] {
   switch (key.asymmetricKeyType) {
@@ -54,55 +81,79 @@ function asymmetricAlgs(key: KeyObject): string[] {
   }
 }
 
-/**
- * Builds the token verifier. HS256 with the shared secret; RS/ES/EdDSA with a PEM
- * public key or a JWKS URL. Only configured algorithms are accepted, so `alg: none`
- * and algorithm confusion are refused.
- */
-export function createVerifier(opts: VerifierOptions): TokenVerifier {
-  const secret = opts.secret !== undefined ? new TextEncoder().encode(opts.secret) : undefined;
-  const publicKey = opts.publicKey !== undefined ? createPublicKey(opts.publicKey) : undefined;
-  const publicAlgs = publicKey ? asymmetricAlgs(publicKey) : [];
-  const jwks = opts.jwksUrl !== undefined ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
-  const jwksAlgs = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
-  const algorithms = [...(secret ? HMAC_ALGS : []), ...publicAlgs, ...(jwks ? jwksAlgs : [])];
-
-  // jose imports a raw secret as a CryptoKey on every verification; import it once per HMAC algorithm.
-  const hmacKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
-  const hmacKey = (raw: Uint8Array, alg: string): Promise<webcrypto.CryptoKey> => {
-    let key = hmacKeys.get(alg);
+/** Verifies HS256/384/512 with one secret; jose would import the raw secret on every call, so it is imported once per algorithm. */
+function hmacKeyGetter(secret: string): JWTVerifyGetKey {
+  const raw = new TextEncoder().encode(secret);
+  const keys = new Map<string, Promise<webcrypto.CryptoKey>>();
+  return (header: JWTHeaderParameters) => {
+    const alg = header.alg;
+    if (!HMAC_ALGS.includes(alg)) throw new joseErrors.JOSEAlgNotAllowed(`algorithm ${alg} is not allowed`);
+    let key = keys.get(alg);
     if (!key) {
       key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
-      hmacKeys.set(alg, key);
+      keys.set(alg, key);
     }
     return key;
   };
+}
 
-  const getKey: JWTVerifyGetKey = async (header: JWTHeaderParameters, token) => {
-    const alg = header.alg;
-    if (secret && HMAC_ALGS.includes(alg)) return hmacKey(secret, alg);
-    if (publicKey && publicAlgs.includes(alg)) return publicKey;
-    if (jwks && jwksAlgs.includes(alg)) return jwks(header, token);
-    throw new joseErrors.JOSEAlgNotAllowed(`algorithm ${alg} is not allowed`);
+/** Errors jose raises only once the signature has been verified (claims, expiry, claims set shape). */
+function afterSignature(err: unknown): boolean {
+  return err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTInvalid;
+}
+
+/**
+ * Builds the token verifier. HS256/384/512 with the shared secrets; RS/ES/EdDSA with a PEM public key
+ * or a JWKS URL. Only configured algorithms are accepted, so `alg: none` and algorithm confusion are
+ * refused. Every verification is counted in `websocket_jwt_verifications_total{kid,result}`.
+ */
+export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jwtVerifications'>): TokenVerifier {
+  const counter = metrics.jwtVerifications;
+  /** The counts labelled `kid`; the series of `results` exist from the start, so a secret nothing uses any more shows as a flat line. */
+  const counts = (kid: string, results: readonly VerificationResult[] = RESULTS): Signer['count'] => {
+    for (const result of results) counter.inc({ kid, result }, 0);
+    return { ok: counter.tally(kid, 'ok'), invalid: counter.tally(kid, 'invalid'), expired: counter.tally(kid, 'expired') };
+  };
+  const signer = (kid: string, getKey: JWTVerifyGetKey): Signer => ({ getKey, count: counts(kid) });
+  /** Tokens no configured key signed (or not even well-formed). */
+  const unknown = { count: counts('unknown', ['invalid']) };
+
+  const hmacById = new Map(opts.secrets.map((s) => [s.id, signer(s.id, hmacKeyGetter(s.secret))]));
+  const hmac = [...hmacById.values()];
+  const publicKey = opts.publicKey !== undefined ? createPublicKey(opts.publicKey) : undefined;
+  const publicAlgs = publicKey ? asymmetricAlgs(publicKey) : [];
+  const publicSigner = publicKey && signer('public_key', async () => publicKey);
+  const jwks = opts.jwksUrl !== undefined ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
+  const jwksSigner = jwks && signer('jwks', (header, token) => jwks(header, token));
+
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms: [...(hmac.length ? HMAC_ALGS : []), ...publicAlgs, ...(jwks ? JWKS_ALGS : [])],
+    requiredClaims: [...(opts.requireExp ? ['exp'] : []), ...(opts.maxAgeSeconds !== undefined ? ['iat'] : [])],
+    ...(opts.issuer !== undefined && { issuer: opts.issuer }),
+    ...(opts.audience !== undefined && { audience: opts.audience }),
   };
 
-  return async (token: string): Promise<Identity> => {
-    if (typeof token !== 'string' || token.length === 0) throw new CodedError('AUTH_REQUIRED');
-    if (token.length > 16_384) throw new CodedError('AUTH_INVALID', 'The token is too long');
-    let payload: unknown;
+  /** The keys that may have signed the token, in the order to try them. */
+  function candidates(token: string): readonly Signer[] {
+    let header: JWTHeaderParameters;
     try {
-      const result = await jwtVerify(token, getKey, {
-        algorithms,
-        ...(opts.issuer !== undefined && { issuer: opts.issuer }),
-        ...(opts.audience !== undefined && { audience: opts.audience }),
-        ...(opts.requireExp && { requiredClaims: ['exp'] }),
-      });
-      payload = result.payload;
-    } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw new CodedError('AUTH_EXPIRED');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new CodedError('AUTH_INVALID', `The token's ${err.claim} claim is invalid`);
-      throw new CodedError('AUTH_INVALID');
+      header = decodeProtectedHeader(token) as JWTHeaderParameters;
+    } catch {
+      return [];
     }
+    const alg = header.alg;
+    if (typeof alg !== 'string') return [];
+    if (HMAC_ALGS.includes(alg) && hmac.length > 0) {
+      // A `kid` that names no configured secret (another issuer's naming, say) is no reason to refuse: try them all.
+      const named = typeof header.kid === 'string' ? hmacById.get(header.kid) : undefined;
+      return named ? [named] : hmac;
+    }
+    if (publicSigner && publicAlgs.includes(alg)) return [publicSigner];
+    if (jwksSigner && JWKS_ALGS.includes(alg)) return [jwksSigner];
+    return [];
+  }
+
+  function identityOf(payload: JWTPayload): Identity {
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) {
       const field = String(claims.error.issues[0]?.path[0] ?? 'claims');
@@ -111,8 +162,51 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
     const c = claims.data;
     const identity: Identity = { userId: c.sub, tenantId: c.tenantId, roles: c.roles ?? [] };
     if (c.exp !== undefined) identity.expiresAt = c.exp * 1000;
+    if (opts.maxAgeSeconds !== undefined && c.iat !== undefined) {
+      const now = Date.now();
+      if (c.iat * 1000 > now + IAT_CLOCK_SKEW_SECONDS * 1000) throw new CodedError('AUTH_INVALID', "The token's iat claim is in the future");
+      const ageLimit = (c.iat + opts.maxAgeSeconds) * 1000;
+      // Too old is an expiry: a client with a way to get tokens fetches a new one and reconnects.
+      if (ageLimit <= now) throw new CodedError('AUTH_EXPIRED', 'The token is older than this server accepts');
+      if (identity.expiresAt === undefined || ageLimit < identity.expiresAt) identity.expiresAt = ageLimit;
+    }
     if (c.name !== undefined) identity.name = c.name;
     if (c.rooms !== undefined) identity.rooms = c.rooms;
     return identity;
+  }
+
+  return async (token: string): Promise<Identity> => {
+    if (typeof token !== 'string' || token.length === 0) throw new CodedError('AUTH_REQUIRED');
+    let by: Pick<Signer, 'count'> = unknown;
+    try {
+      if (token.length > 16_384) throw new CodedError('AUTH_INVALID', 'The token is too long');
+      let payload: JWTPayload | undefined;
+      for (const candidate of candidates(token)) {
+        try {
+          payload = (await jwtVerify(token, candidate.getKey, verifyOptions)).payload;
+          by = candidate;
+          break;
+        } catch (err) {
+          if (afterSignature(err)) {
+            by = candidate;
+            if (err instanceof joseErrors.JWTExpired) throw new CodedError('AUTH_EXPIRED');
+            if (err instanceof joseErrors.JWTClaimValidationFailed) {
+              throw new CodedError('AUTH_INVALID', `The token's ${err.claim} claim is ${err.reason === 'missing' ? 'missing' : 'invalid'}`);
+            }
+            throw new CodedError('AUTH_INVALID');
+          }
+          // Another secret may have signed it; anything else (malformed, no such key) ends here.
+          if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) break;
+        }
+      }
+      if (payload === undefined) throw new CodedError('AUTH_INVALID');
+      const identity = identityOf(payload);
+      by.count.ok.inc();
+      return identity;
+    } catch (err) {
+      const coded = err instanceof CodedError ? err : new CodedError('AUTH_INVALID');
+      by.count[coded.code === 'AUTH_EXPIRED' ? 'expired' : 'invalid'].inc();
+      throw coded;
+    }
   };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createMemoryEngine } from './memory/engine.js';
 import { SLOT_REFRESH_MS } from './redis/subscriptions.js';
-import { createRedisEngine } from './redis/engine.js';
+import { createRedisEngine, quit } from './redis/engine.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Engine } from './types.js';
 
@@ -59,6 +59,30 @@ function buildClient(config: NonNullable<Config['redis']>): RedisClient {
   return new Redis(config.url as string, common);
 }
 
+/**
+ * The adapter's subscriber connection. The adapter subscribes once, when Socket.IO creates the namespace, and drops
+ * the promise: its commands wait for Redis however long it is away (a subscription failed after one retry, when the
+ * instance started before Redis, would never be made again: the instance became ready deaf to other instances),
+ * and a failure (the connection closed before Redis answered) is logged instead of being an unhandled rejection.
+ */
+function adapterSubscriber(client: RedisClient, sharded: boolean, onError: (err: Error) => void): RedisClient {
+  const sub =
+    client instanceof Cluster
+      ? client.duplicate([], { ...(sharded && { shardedSubscribers: true }), redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null } })
+      : client.duplicate({ maxRetriesPerRequest: null });
+  const methods = ['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe'] as const;
+  const commands = sub as unknown as Record<(typeof methods)[number], (...args: unknown[]) => Promise<unknown>>;
+  for (const name of methods) {
+    const command = commands[name].bind(sub);
+    commands[name] = (...args) => {
+      const reply = command(...args);
+      reply.catch(onError);
+      return reply;
+    };
+  }
+  return sub;
+}
+
 /** The engine the configuration asks for: embedded memory, or Redis when REDIS_* is set. */
 export async function buildEngine(config: Readonly<Config>, logger: Logger, metrics: Metrics): Promise<BuiltEngine> {
   const retention = {
@@ -93,7 +117,11 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
 
   // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
   const pub = client.duplicate();
-  const sub = client instanceof Cluster && r.sharded ? client.duplicate([], { shardedSubscribers: true }) : client.duplicate();
+  let closing = false;
+  // A subscription cut short by closing (a start that failed while connecting) is no news.
+  const sub = adapterSubscriber(client, r.sharded, (err) => {
+    if (!closing) logError(err, 'adapter-sub');
+  });
   pub.on('error', (err: Error) => logError(err, 'adapter-pub'));
   sub.on('error', (err: Error) => logError(err, 'adapter-sub'));
   const key = `${r.keyPrefix}socket.io`;
@@ -103,11 +131,12 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
     engine: {
       ...engine,
       async close() {
+        closing = true;
         await engine.close();
         // The adapter's close() unsubscribes without waiting for Redis to answer: a PING answered means those
         // answers are in, so quitting rejects none of them (they would be unhandled rejections).
-        await sub.ping().catch(() => {});
-        await Promise.allSettled([pub.quit(), sub.quit()]);
+        if (sub.status === 'ready') await sub.ping().catch(() => {});
+        await Promise.all([quit(pub), quit(sub)]);
       },
     },
   };

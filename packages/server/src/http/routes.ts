@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
 import { jsonSize } from '../validation.js';
+import { createOriginPolicy } from './origin.js';
 
 export interface HttpDeps {
   config: Readonly<Config>;
@@ -19,8 +20,6 @@ export interface HttpDeps {
   lifecycle: Lifecycle;
   io: IoServer;
   startedAt: number;
-  /** Refreshes gauges read from the stores before a scrape. */
-  beforeScrape?: () => Promise<void>;
 }
 
 const publishSchema = z.object({
@@ -80,13 +79,10 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Pro
   });
 }
 
-export function originAllowed(origins: readonly string[], origin: string | undefined): boolean {
-  return origin === undefined || origins.includes('*') || origins.includes(origin);
-}
-
 /** The HTTP routes other than Socket.IO's own. */
 export function createHttpHandler(deps: HttpDeps) {
   const { config, engine, metrics, lifecycle, io, logger } = deps;
+  const origins = createOriginPolicy(config);
 
   async function dependencies() {
     const checks = await Promise.all(
@@ -128,7 +124,10 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   async function scrape(res: ServerResponse) {
-    await deps.beforeScrape?.().catch(() => {});
+    // Gauges read from the stores where that is cheap (the embedded engine), refreshed for each scrape.
+    const [presence, history] = await Promise.all([engine.presence.size?.(), engine.stream.size?.()]).catch(() => []);
+    if (presence !== undefined) metrics.presenceEntries.set(presence);
+    if (history !== undefined) metrics.historyMessages.set(history);
     const text = await metrics.registry.metrics();
     send(res, 200, text, { 'content-type': metrics.registry.contentType });
   }
@@ -210,7 +209,8 @@ export function createHttpHandler(deps: HttpDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const origin = req.headers.origin;
-    if (origin !== undefined && originAllowed(config.corsOrigins, origin)) {
+    const originAllowed = origins.allows(req);
+    if (origin !== undefined && originAllowed) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
       res.setHeader('access-control-allow-headers', 'authorization, content-type');
@@ -218,11 +218,11 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     try {
       if (req.method === 'OPTIONS') {
-        if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+        if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
         res.writeHead(204).end();
         return;
       }
-      if (!originAllowed(config.corsOrigins, origin)) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
+      if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
       const methods = routes.get(url.pathname);
       if (!methods) return sendError(res, new CodedError('NOT_FOUND'));
       const route = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));

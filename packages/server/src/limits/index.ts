@@ -15,7 +15,7 @@ import { SessionGuard } from './sessions.js';
 import { watchSlowConsumers, type WatchedConnection } from './slow-consumers.js';
 
 export { clientAddress } from './address.js';
-export type { EngineSession } from './sessions.js';
+export type { EngineSession, SessionRefusal } from './sessions.js';
 
 /**
  * What a connection keeps for its limits, made on its first limited event: an idle connection pays
@@ -65,7 +65,7 @@ export function createLimits(deps: LimitsDeps) {
   const { config, counters, metrics } = deps;
   const limits = config.limits;
   const addresses = new LocalBuckets();
-  const sessions = new SessionGuard(limits.sessions, addresses, config.trustProxy, metrics, deps.refusals);
+  const sessions = new SessionGuard(limits.sessions, config.handshakeTimeoutMs, addresses, config.trustProxy, metrics, deps.refusals);
 
   function refuse(scope: string, code: 'RATE_LIMITED' | 'ROOM_LIMIT' | 'CONNECTION_LIMIT', message: string, retryAfterMs?: number): never {
     metrics.rateLimited.inc({ scope });

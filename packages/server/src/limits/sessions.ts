@@ -10,7 +10,19 @@ export interface EngineSession {
   request: IncomingMessage;
   once(event: 'close', listener: () => void): unknown;
   off(event: 'close', listener: () => void): unknown;
+  /** Engine.IO's close; `discard` drops the transport at once instead of waiting for a last poll. */
+  close(discard?: boolean): unknown;
 }
+
+/** Why a new session is refused: the HTTP status (429 for one address, 503 for the instance) and what to tell. */
+export interface SessionRefusal {
+  status: 429 | 503;
+  message: string;
+  retryAfterMs?: number;
+}
+
+/** How much sooner than Socket.IO's connect timeout an unauthenticated session is dropped. */
+const DROP_MARGIN_MS = 10;
 
 /** How long a reservation made at a handshake may wait for its session before it is given back. */
 const RESERVATION_MS = 30_000;
@@ -21,7 +33,10 @@ const RESERVATION_MS = 30_000;
  * client address (a token bucket) and their number pending authentication is capped per address and in
  * total. A place is reserved when the handshake is admitted, before the session exists, so the caps hold
  * whatever the interleaving of concurrent handshakes; it is given back when the session authenticates
- * or closes (or, if the session never came to be, after RESERVATION_MS).
+ * or closes (or, if the session never came to be, after RESERVATION_MS). A session still
+ * unauthenticated when the handshake timeout ends is dropped at once, just before Socket.IO would close
+ * it: Socket.IO's close of a polling session that is never polled again waits 30 s for a last poll,
+ * holding the session (and its place) all that time.
  */
 export class SessionGuard {
   private readonly byAddress = new Map<string, number>();
@@ -29,37 +44,41 @@ export class SessionGuard {
   /** Handshakes admitted whose session is not open yet. */
   private readonly reserved = new Map<IncomingMessage, { key: string; at: number }>();
   /** Open sessions not yet authenticated. */
-  private readonly open = new Map<EngineSession, { key: string; onClose: () => void }>();
+  private readonly open = new Map<EngineSession, { key: string; onClose: () => void; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly limits: Config['limits']['sessions'],
+    private readonly handshakeTimeoutMs: number,
     private readonly buckets: LocalBuckets,
     private readonly trustProxy: boolean,
     private readonly metrics: Metrics,
     private readonly refusals: RefusalLog,
   ) {}
 
-  /** Engine.IO's `allowRequest` for a new session: undefined when admitted (a place is then reserved), else why not. */
-  admit(req: IncomingMessage): string | undefined {
+  /** A request opening a new Engine.IO session: undefined when admitted (a place is then reserved), else the refusal. */
+  admit(req: IncomingMessage): SessionRefusal | undefined {
     const address = addressKey(clientAddress(req.headers, req.socket.remoteAddress, this.trustProxy));
     const { pendingTotal, pendingPerAddress, rate, burst } = this.limits;
     let scope: string | undefined;
-    let message = '';
+    let refusal: SessionRefusal | undefined;
     if (pendingTotal > 0 && this.total >= pendingTotal) {
       scope = 'pending_sessions';
-      message = 'Too many connections are being set up: retry later';
+      refusal = { status: 503, message: 'Too many connections are being set up: retry later', retryAfterMs: 1000 };
     } else if (pendingPerAddress > 0 && (this.byAddress.get(address) ?? 0) >= pendingPerAddress) {
       scope = 'pending_sessions_per_ip';
-      message = 'Too many unauthenticated sessions from this address';
-    } else if (!this.buckets.take(`session:${address}`, rate, burst).allowed) {
-      scope = 'sessions_per_ip';
-      message = 'Too many new sessions from this address';
+      refusal = { status: 429, message: 'Too many unauthenticated sessions from this address', retryAfterMs: 1000 };
+    } else {
+      const d = this.buckets.take(`session:${address}`, rate, burst);
+      if (!d.allowed) {
+        scope = 'sessions_per_ip';
+        refusal = { status: 429, message: 'Too many new sessions from this address', retryAfterMs: d.retryAfterMs };
+      }
     }
     if (scope !== undefined) {
       this.metrics.rateLimited.inc({ scope });
       this.metrics.connectionsRejected.inc({ code: 'RATE_LIMITED' });
       this.refusals.refused(address, { scope }, 'session refused');
-      return message;
+      return refusal;
     }
     this.add(address, 1);
     this.reserved.set(req, { key: address, at: Date.now() });
@@ -73,7 +92,11 @@ export class SessionGuard {
     this.reserved.delete(session.request);
     const onClose = () => this.settle(session);
     session.once('close', onClose);
-    this.open.set(session, { key: held.key, onClose });
+    const timer = setTimeout(() => {
+      if (this.open.has(session)) session.close(true);
+    }, Math.max(0, this.handshakeTimeoutMs - DROP_MARGIN_MS));
+    timer.unref();
+    this.open.set(session, { key: held.key, onClose, timer });
   }
 
   /** The session authenticated (Socket.IO connection) or closed: its place is free. */
@@ -81,6 +104,7 @@ export class SessionGuard {
     const held = this.open.get(session);
     if (!held) return;
     this.open.delete(session);
+    clearTimeout(held.timer);
     session.off('close', held.onClose);
     this.add(held.key, -1);
   }

@@ -13,6 +13,8 @@ export interface ConnectOptions {
   auth?: Record<string, unknown>;
   query?: Record<string, string>;
   extraHeaders?: Record<string, string>;
+  /** The certificate authority to trust (PEM) for an https:// server. */
+  ca?: string;
 }
 
 const open: Socket[] = [];
@@ -41,6 +43,7 @@ function build(url: string, o: ConnectOptions, token: string | undefined): TestS
     auth,
     ...(o.query && { query: o.query }),
     ...(o.extraHeaders && { extraHeaders: o.extraHeaders }),
+    ...(o.ca !== undefined && { ca: o.ca }),
   });
   open.push(socket);
   return socket;

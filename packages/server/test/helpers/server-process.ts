@@ -1,4 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './tokens.js';
@@ -33,6 +35,92 @@ export interface StartOptions {
    * can take a while); false for tests of a Redis that never becomes ready.
    */
   ready?: boolean;
+  /**
+   * The CA of the certificate in TLS_CERT_FILE: the process is then reached
+   * over HTTPS (`url` is https://...) and its certificate checked against it.
+   */
+  ca?: string;
+}
+
+/** What every test server runs with unless `env` says otherwise (PORT aside). */
+export function serverEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    JWT_SECRET: TEST_JWT_SECRET,
+    CORS_ORIGIN: 'http://localhost:3000',
+    SHUTDOWN_TIMEOUT: '2000',
+    RECONNECT_JITTER: '200',
+    ...env,
+  };
+}
+
+/** Spawns `node dist/main.js` with `env` and nothing else of this process's environment but PATH and HOME. */
+function spawnServer(env: Record<string, string>, opts: Pick<SpawnOptions, 'cwd' | 'uid' | 'gid'> = {}): ChildProcess {
+  const { PATH, HOME } = process.env;
+  return spawn(process.execPath, [MAIN], { env: { ...(PATH && { PATH }), ...(HOME && { HOME }), ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+/** The status of a GET, or undefined when nothing answered. */
+export function status(url: string, ca?: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = (url.startsWith('https:') ? httpsGet : httpGet)(url, { ...(ca !== undefined && { ca }), timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+export interface ProcessExit {
+  /** Exit status; null when the process was killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Every non-empty line of stdout and stderr. */
+  lines: string[];
+  /** True when it was still running after `timeoutMs` and had to be killed. */
+  killed: boolean;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  /** Run as this user and group (a root test run needs another user to be refused a privileged port). */
+  uid?: number;
+  gid?: number;
+  /** A process still running this long after the spawn is killed (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `node dist/main.js` with exactly `env` (see `serverEnv`) until it exits
+ * by itself, for starts that must fail. A process that neither listens nor
+ * exits (kept up by a Redis connection, say) is killed after `timeoutMs` and
+ * reported as `killed`: the test sees it, rather than waiting forever.
+ */
+export function runServerProcess(env: Record<string, string>, opts: RunOptions = {}): Promise<ProcessExit> {
+  const { timeoutMs = 10_000, ...spawnOpts } = opts;
+  const child = spawnServer(env, spawnOpts);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = `${stdout}\n${stderr}`.split('\n').filter((l) => l.trim() !== '');
+      resolve({ code, signal, stdout, stderr, lines, killed });
+    });
+  });
 }
 
 /**
@@ -44,17 +132,8 @@ export interface StartOptions {
 export async function startServerProcess(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<ServerProcess> {
   const waitReady = opts.ready ?? ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES'].some((k) => env[k] !== undefined && env[k] !== '');
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const fullEnv: Record<string, string> = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    CORS_ORIGIN: 'http://localhost:3000',
-    SHUTDOWN_TIMEOUT: '2000',
-    RECONNECT_JITTER: '200',
-    ...env,
-    PORT: String(port),
-  };
+  const fullEnv: Record<string, string> = { ...serverEnv(env), PORT: String(port) };
+  const url = `${opts.ca !== undefined ? 'https' : 'http'}://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   let out = '';
   let code: number | null = null;
@@ -62,11 +141,7 @@ export async function startServerProcess(env: Record<string, string> = {}, opts:
 
   async function start(): Promise<void> {
     code = null;
-    const { PATH, HOME } = process.env;
-    const proc = spawn(process.execPath, [MAIN], {
-      env: { ...(PATH && { PATH }), ...(HOME && { HOME }), ...fullEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawnServer(fullEnv);
     child = proc;
     proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -74,12 +149,7 @@ export async function startServerProcess(env: Record<string, string> = {}, opts:
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}${waitReady ? '/health/ready' : '/health/live'}`);
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
+      if ((await status(`${url}${waitReady ? '/health/ready' : '/health/live'}`, opts.ca)) === 200) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     proc.kill('SIGKILL');
@@ -88,7 +158,7 @@ export async function startServerProcess(env: Record<string, string> = {}, opts:
 
   await start();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     env: fullEnv,
     output: () => out,

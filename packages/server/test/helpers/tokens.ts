@@ -17,6 +17,10 @@ export interface TestTokenOptions {
   extra?: Record<string, unknown>;
   /** HMAC algorithm (default HS256). */
   alg?: 'HS256' | 'HS384' | 'HS512';
+  /** `kid` header (default none). */
+  kid?: string;
+  /** `iat` in seconds since the epoch (default now); null for no iat. */
+  iat?: number | null;
 }
 
 export async function mintToken(o: TestTokenOptions): Promise<string> {
@@ -24,7 +28,8 @@ export async function mintToken(o: TestTokenOptions): Promise<string> {
   if (o.rooms) claims.rooms = o.rooms;
   if (o.roles) claims.roles = o.roles;
   if (o.name) claims.name = o.name;
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'HS256', typ: 'JWT' }).setIssuedAt();
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'HS256', typ: 'JWT', ...(o.kid !== undefined && { kid: o.kid }) });
+  if (o.iat !== null) jwt = jwt.setIssuedAt(o.iat);
   if (o.sub) jwt = jwt.setSubject(o.sub);
   const ttl = o.ttlSeconds === undefined ? 3600 : o.ttlSeconds;
   if (ttl !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl);

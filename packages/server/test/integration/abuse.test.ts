@@ -154,7 +154,7 @@ describe('event floods (a real server process)', () => {
       watchers.push({ socket: w.socket, updates: collect(w.socket, 'presence:update') });
     }
     await request(flooder.socket, 'room:join', { room: 'team' });
-    const statuses = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 'away' : 'busy'));
+    const statuses: string[] = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 'away' : 'busy'));
     statuses.push('online');
     const acks = await Promise.all(statuses.map((status) => request<Ack>(flooder.socket, 'presence:status', { status })));
     const accepted = acks.filter((a) => a.success).length;
@@ -197,10 +197,10 @@ describe('sessions that never authenticate (a real server process)', () => {
     expect(polling.filter((r) => r.status === 200)).toHaveLength(20);
     const refused = polling.filter((r) => r.status !== 200);
     expect(refused).toHaveLength(40);
-    expect(refused[0]?.status).toBe(403);
+    expect(refused[0]?.status).toBe(429);
     expect(JSON.parse(refused[0]?.body ?? '{}')).toMatchObject({ code: 4, message: expect.stringMatching(/unauthenticated sessions/) });
     const ws = await websocket(url);
-    expect(ws).toMatchObject({ opened: false, status: 403 });
+    expect(ws).toMatchObject({ opened: false, status: 429 });
     // An authenticated client is refused too while the address holds its pending sessions...
     await expect(connect(url)).rejects.toThrow();
     // ...and gets in once they have timed out.
@@ -215,11 +215,12 @@ describe('sessions that never authenticate (a real server process)', () => {
     proc = await startServerProcess({ RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '1', RATE_LIMIT_SESSIONS_PER_IP_BURST: '10', MAX_PENDING_SESSIONS_PER_IP: '0' });
     const results = await Promise.all(Array.from({ length: 30 }, () => handshake(proc!.url)));
     expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(11);
-    expect(results.find((r) => r.status === 403)?.body).toMatch(/Too many new sessions/);
+    expect(results.find((r) => r.status === 429)?.body).toMatch(/Too many new sessions/);
     await proc.stop();
     proc = await startServerProcess({ MAX_PENDING_SESSIONS: '15', MAX_PENDING_SESSIONS_PER_IP: '0', RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0' });
     const total = await Promise.all(Array.from({ length: 30 }, () => handshake(proc!.url)));
     expect(total.filter((r) => r.status === 200)).toHaveLength(15);
+    expect(total.filter((r) => r.status === 503)).toHaveLength(15);
   });
 
   it('logs refused handshakes once per address per interval, with the code and never the token', async () => {

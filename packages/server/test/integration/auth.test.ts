@@ -148,6 +148,82 @@ describe('authentication (HS256)', () => {
     expect(await request(socket, 'auth:refresh', 'x.y.z')).toMatchObject({ success: false, error: 'INVALID_PAYLOAD' });
     expect(socket.connected).toBe(true);
   });
+
+  it('without JWT_MAX_AGE, accepts a token without iat or issued long ago, its end set by exp alone', async () => {
+    const noIat = await connect(srv.url, { claims: { iat: null } });
+    expect(noIat.established.userId).toBe('alice');
+    const old = await connect(srv.url, { claims: { iat: nowSeconds() - 30 * 86_400, ttlSeconds: 600 } });
+    expect(old.established.expiresAt).toBeGreaterThan(Date.now() + 590_000);
+  });
+});
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+describe('token age (JWT_MAX_AGE)', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ JWT_MAX_AGE: '1h' });
+  });
+  afterAll(async () => srv.close());
+  afterEach(() => closeAll());
+
+  it('ends the connection at iat + JWT_MAX_AGE when that comes before exp', async () => {
+    const iat = nowSeconds() - 600;
+    const late = await connect(srv.url, { claims: { iat, ttlSeconds: 7200 } });
+    expect(late.established.expiresAt).toBe((iat + 3600) * 1000);
+    const early = await connect(srv.url, { claims: { iat, ttlSeconds: 60 } });
+    expect(early.established.expiresAt).toBeLessThan((iat + 3600) * 1000);
+  });
+
+  it('refuses a token older than JWT_MAX_AGE with AUTH_EXPIRED, whatever its exp', async () => {
+    const r = await connectError(srv.url, { claims: { iat: nowSeconds() - 3601, ttlSeconds: 7200 } });
+    expect(r.data).toMatchObject({ code: 'AUTH_EXPIRED', message: expect.stringMatching(/older/) });
+  });
+
+  it('allows iat up to 60 s ahead of the server clock, refuses it further ahead with AUTH_INVALID', async () => {
+    expect((await connect(srv.url, { claims: { iat: nowSeconds() + 30 } })).established.userId).toBe('alice');
+    const r = await connectError(srv.url, { claims: { iat: nowSeconds() + 120 } });
+    expect(r.data).toMatchObject({ code: 'AUTH_INVALID', message: expect.stringMatching(/iat claim is in the future/) });
+  });
+
+  it('refuses a token without iat with AUTH_INVALID', async () => {
+    const r = await connectError(srv.url, { claims: { iat: null } });
+    expect(r.data).toMatchObject({ code: 'AUTH_INVALID', message: "The token's iat claim is missing" });
+  });
+
+  it('auth:refresh refuses a too old token with AUTH_EXPIRED and takes a fresh one', async () => {
+    const { socket } = await connect(srv.url, { claims: { sub: 'alice', iat: nowSeconds() - 3000 } });
+    const tooOld = await mintToken({ sub: 'alice', tenantId: 'acme', iat: nowSeconds() - 3700, ttlSeconds: 7200 });
+    expect(await request(socket, 'auth:refresh', { token: tooOld })).toMatchObject({ success: false, error: 'AUTH_EXPIRED' });
+    const iat = nowSeconds();
+    const fresh = await mintToken({ sub: 'alice', tenantId: 'acme', iat, ttlSeconds: 7200 });
+    expect(await request(socket, 'auth:refresh', { token: fresh })).toEqual({ success: true, expiresAt: (iat + 3600) * 1000 });
+  });
+
+  it('disconnects with system:error AUTH_EXPIRED at iat + JWT_MAX_AGE', async () => {
+    const short = await startTestServer({ JWT_MAX_AGE: '3' });
+    try {
+      const { socket, established } = await connect(short.url, { claims: { iat: nowSeconds() - 1, ttlSeconds: 3600 } });
+      expect(established.expiresAt).toBeLessThan(Date.now() + 3000);
+      const err = next<{ code: string }>(socket, 'system:error', () => true, 5000);
+      const gone = next<string>(socket, 'disconnect', () => true, 5000);
+      expect(await err).toMatchObject({ code: 'AUTH_EXPIRED' });
+      expect(await gone).toBe('io server disconnect');
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('with JWT_REQUIRE_EXP=false, a token without exp ends at iat + JWT_MAX_AGE', async () => {
+    const noExp = await startTestServer({ JWT_MAX_AGE: '90m', JWT_REQUIRE_EXP: 'false' });
+    try {
+      const iat = nowSeconds();
+      const { established } = await connect(noExp.url, { claims: { iat, ttlSeconds: null } });
+      expect(established.expiresAt).toBe((iat + 5400) * 1000);
+    } finally {
+      await noExp.close();
+    }
+  });
 });
 
 describe('authentication options', () => {

@@ -189,7 +189,7 @@ describe('Origin checks after the handshake', () => {
     const { socket } = await connect(srv.url, { transports: ['polling'], extraHeaders: { origin: 'https://app.example.com' } });
     const sid = (socket as unknown as { io: { engine: { id: string } } }).io.engine.id;
     const poll = await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { headers: { origin: 'https://evil.example.com' } });
-    expect(poll.status).toBe(400);
+    expect(poll.status).toBe(403);
     const { WebSocket } = await import('ws');
     const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid=${sid}`, { headers: { origin: 'https://evil.example.com' } });
     const outcome = await new Promise<string>((resolve) => {
@@ -198,7 +198,7 @@ describe('Origin checks after the handshake', () => {
       ws.once('error', () => resolve('error'));
     });
     ws.terminate();
-    expect(outcome).toBe('status 400');
+    expect(outcome).toBe('status 403');
     expect(socket.connected).toBe(true);
   });
 });

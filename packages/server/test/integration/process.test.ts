@@ -5,26 +5,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { secretId } from '../../src/auth/secrets.js';
 import { closeAll, connect, connectError, next, request, until } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runServerProcess, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { mintToken, TEST_JWT_SECRET } from '../helpers/tokens.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const TOKEN_CLI = fileURLToPath(new URL('../../dist/cli/token.js', import.meta.url));
 
-/** Runs the server entry point expecting it to refuse its configuration. */
-async function startFails(env: Record<string, string>, cwd?: string): Promise<{ code: number; stderr: string; stdout: string }> {
-  const { PATH } = process.env;
-  try {
-    await run(process.execPath, [MAIN], { env: { ...(PATH && { PATH }), PORT: '1', ...env }, timeout: 10_000, ...(cwd && { cwd }) });
-    throw new Error('the server started');
-  } catch (err) {
-    const e = err as { code: number; stderr: string; stdout: string };
-    return { code: e.code, stderr: e.stderr, stdout: e.stdout };
-  }
-}
+/** Runs the server entry point, with no variable but `env`, expecting it to refuse its configuration. */
+const startFails = (env: Record<string, string>, cwd?: string) => runServerProcess({ PORT: '1', ...env }, cwd === undefined ? {} : { cwd });
 
 describe('the server process', () => {
   let proc: ServerProcess | undefined;
@@ -95,25 +87,36 @@ describe('the server process', () => {
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CORS_ORIGIN: 'https://app.example.com' }, /JWT_SECRET must be at least 64 characters in production/],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(64), CORS_ORIGIN: 'http://localhost:3000' }, /CORS_ORIGIN must not include localhost in production/],
     [{ CORS_ORIGIN: 'not a url' }, /CORS_ORIGIN has an invalid origin/],
-    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must start with redis:\/\//],
+    [{ REDIS_URL: 'http://nope' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/nope"\)/],
+    [{ REDIS_URL: 'redis://:s3cret@127.0.0.1:99999' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "redis:\/\/\[redacted\]@127\.0\.0\.1:99999"\)/],
     [{ HEARTBEAT_INTERVAL: '60000', HEARTBEAT_TIMEOUT: '30000' }, /HEARTBEAT_TIMEOUT must be greater than HEARTBEAT_INTERVAL/],
     [{ RATE_LIMIT_MESSAGES_PER_SECOND: '1.5' }, /RATE_LIMIT_MESSAGES_PER_SECOND must be an integer/],
     [{ REDIS_COMMAND_TIMEOUT: '50' }, /REDIS_COMMAND_TIMEOUT must be an integer from 100 to 600000/],
+    [{ JWT_SECRET: `k1:${'s'.repeat(31)}` }, /JWT_SECRET must be at least 32 characters/],
+    [{ JWT_PREVIOUS_SECRETS: 'p'.repeat(40) }, /JWT_PREVIOUS_SECRETS needs JWT_SECRET/],
+    [{ JWT_SECRET: 's'.repeat(40), JWT_PREVIOUS_SECRETS: `${'p'.repeat(40)}, ${'q'.repeat(31)}` }, /JWT_PREVIOUS_SECRETS entry 2 must be at least 32 characters/],
+    [{ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(64), JWT_PREVIOUS_SECRETS: 'p'.repeat(40), CORS_ORIGIN: 'https://app.example.com' }, /JWT_PREVIOUS_SECRETS entry 1 must be at least 64 characters in production/],
+    [{ JWT_SECRET: 's'.repeat(40), JWT_PREVIOUS_SECRETS: `old:${'s'.repeat(40)}` }, /JWT_PREVIOUS_SECRETS entry 1 repeats a secret or a secret id/],
+    [{ JWT_SECRET: `k1:${'s'.repeat(40)}`, JWT_PREVIOUS_SECRETS: `k1:${'p'.repeat(40)}` }, /JWT_PREVIOUS_SECRETS entry 1 repeats a secret or a secret id/],
+    [{ JWT_SECRET: `unknown:${'s'.repeat(40)}` }, /JWT_SECRET uses the reserved id "unknown"/],
+    [{ JWT_MAX_AGE: '1 week' }, /JWT_MAX_AGE must be a duration/],
   ])('refuses a bad configuration with one line naming the variable: %o', async (env, pattern) => {
     const r = await startFails(env);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.lines).toEqual([r.stderr.trim()]);
     expect(r.stderr).toMatch(pattern);
-    expect(r.stderr).not.toMatch(/at .*\(|node:internal/);
+    expect(r.stderr).not.toMatch(/at .*\(|node:internal|s3cret/);
+    for (const [name, value] of Object.entries(env)) if (name.includes('SECRET')) expect(r.stderr).not.toContain(value.slice(-31));
   });
 
   it('in development without JWT_SECRET logs a generated secret and a token that works', async () => {
     proc = await startServerProcess({ JWT_SECRET: '', NODE_ENV: 'development', LOG_LEVEL: 'info' });
     await until(() => proc!.output().includes('devToken'), 5000, 'dev token log');
     const line = proc.output().split('\n').find((l) => l.includes('devToken')) as string;
-    const { devToken } = JSON.parse(line) as { devToken: string };
+    const { devToken, devJwtSecret } = JSON.parse(line) as { devToken: string; devJwtSecret: string };
     const { established } = await connect(proc.url, { token: devToken });
     expect(established).toMatchObject({ userId: 'dev-user', tenantId: 'dev' });
+    expect(JSON.parse(Buffer.from(devToken.split('.')[0] as string, 'base64url').toString())).toMatchObject({ kid: secretId(devJwtSecret) });
   });
 
   it('loads a .env file from the working directory without overriding the environment', async () => {
@@ -153,5 +156,22 @@ describe('the server process', () => {
     expect(await request(socket, 'room:join', { room: 'other' })).toMatchObject({ success: false, error: 'FORBIDDEN' });
     const bad = await run(process.execPath, [TOKEN_CLI, '--user', 'alice'], { env: { ...(PATH && { PATH }), JWT_SECRET: TEST_JWT_SECRET } }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--tenant is required/) });
+  });
+
+  it('`npm run -s token` prints the token alone on stdout, its kid the id of JWT_SECRET, and the server accepts it', { timeout: 120_000 }, async () => {
+    const secret = `ops-2025:${TEST_JWT_SECRET}`;
+    proc = await startServerProcess({ JWT_SECRET: 'x'.repeat(40), JWT_PREVIOUS_SECRETS: secret });
+    const { PATH, HOME } = process.env;
+    const root = fileURLToPath(new URL('../../../..', import.meta.url));
+    const { stdout } = await run('npm', ['run', '-s', 'token', '--', '--user', 'a', '--tenant', 'b'], {
+      cwd: root,
+      env: { ...(PATH && { PATH }), ...(HOME && { HOME }), JWT_SECRET: secret },
+      timeout: 110_000,
+    });
+    expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const header = JSON.parse(Buffer.from(stdout.split('.')[0] as string, 'base64url').toString()) as Record<string, unknown>;
+    expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'ops-2025' });
+    const { established } = await connect(proc.url, { token: stdout.trim() });
+    expect(established).toMatchObject({ userId: 'a', tenantId: 'b' });
   });
 });

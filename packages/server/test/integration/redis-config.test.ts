@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
@@ -32,6 +35,17 @@ describe('Redis configuration', () => {
     const { socket } = await connect(p.url);
     await request(socket, 'room:join', { room: 'pw' });
     expect(await request(socket, 'room:send', { room: 'pw', payload: 1, persistent: true })).toMatchObject({ success: true });
+  });
+
+  it('reads REDIS_PASSWORD from REDIS_PASSWORD_FILE, as a mounted secret', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redis-pw-'));
+    try {
+      writeFileSync(join(dir, 'password'), 'redis-test-password\n');
+      const p = await start({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_PASSWORD_FILE: join(dir, 'password') });
+      expect((await fetch(`${p.url}/health/ready`)).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a wrong password as not ready instead of crashing', async () => {

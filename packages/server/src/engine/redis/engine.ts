@@ -61,7 +61,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function quit(client: RedisClient): Promise<void> {
+/** QUIT, or a plain disconnect when Redis does not answer within 2 s (unreachable, or never reached). */
+export async function quit(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   try {
     await withTimeout(client.quit(), 2000, 'QUIT');
