@@ -61,10 +61,13 @@ describe('actions of the server API, as the SDK sees them', () => {
   it('forgets a room it was removed from: room:left with the reason, no re-join after a reconnect', async () => {
     const erin = await pool.create(server.url, 'erin');
     await erin.joinRoom('kept');
-    await erin.joinRoom('banned');
+    const banned = erin.room('banned');
+    await banned.join();
     const left = nextEvent(erin, 'room:left');
+    const roomLeft = new Promise<unknown>((resolve) => banned.on('left', resolve));
     await api(server.url, 'DELETE', '/rooms/banned/members/erin', { key: KEYS.acme });
     expect((await left)[0]).toEqual({ room: 'banned', reason: 'removed' });
+    expect(await roomLeft).toMatchObject({ room: 'banned', reason: 'removed', error: { code: 'NOT_IN_ROOM' } });
     await expect(erin.sendMessage('banned', 'x')).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
     const seen = record(erin);
     await api(server.url, 'POST', '/users/erin/disconnect', { key: KEYS.acme, body: { code: 'INTERNAL' } });
