@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
-import { createIoServer } from './realtime/io-server.js';
+import { createIoServer } from './http/io-server.js';
 import { RefusalLog } from './refusal-log.js';
 
 export interface CreateServerOptions {

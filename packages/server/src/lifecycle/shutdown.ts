@@ -1,9 +1,14 @@
 import type { Logger } from '../logger.js';
-import type { IoServer } from '../realtime/context.js';
 import type { Lifecycle } from './lifecycle.js';
 
+/** What draining needs of the Socket.IO server: its connections on this instance. */
+export interface Drainable {
+  of(namespace: '/'): { sockets: Map<string, { emit(event: 'system:restart', data: { reason: string; reconnectIn: number }): unknown }> };
+  local: { disconnectSockets(close: boolean): void };
+}
+
 export interface DrainOptions {
-  io: IoServer;
+  io: Drainable;
   lifecycle: Lifecycle;
   logger: Logger;
   reason: string;

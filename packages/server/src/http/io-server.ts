@@ -2,8 +2,8 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions } from 'socket.io';
 import type { Config } from '../config.js';
 import type { AdapterConstructor } from '../engine/factory.js';
-import { SOCKET_IO_PATH, type EngineGate } from '../http/engine-gate.js';
-import type { IoServer } from './context.js';
+import { SOCKET_IO_PATH, type EngineGate } from './engine-gate.js';
+import type { IoServer } from '../realtime/context.js';
 
 /** The Socket.IO server on `http`, behind the gate (origins, session admission, the path's 404s). */
 export function createIoServer(http: HttpServer, config: Readonly<Config>, gate: EngineGate, adapter: AdapterConstructor | undefined): IoServer {
