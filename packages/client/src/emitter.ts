@@ -1,3 +1,6 @@
+/** Removes the listener it was returned for (calling it again does nothing). */
+export type Unsubscribe = () => void;
+
 /** A map of event names to listener signatures. */
 export type EventMap<E> = { [K in keyof E]: (...args: never[]) => void };
 
@@ -11,13 +14,13 @@ interface Registration {
 export class TypedEmitter<E extends EventMap<E>> {
   private readonly registry = new Map<keyof E, Registration[]>();
 
-  /** Calls `listener` for every `event`. */
-  on<K extends keyof E>(event: K, listener: E[K]): this {
+  /** Calls `listener` for every `event`; returns the function that removes it. */
+  on<K extends keyof E>(event: K, listener: E[K]): Unsubscribe {
     return this.add(event, listener, false);
   }
 
-  /** Calls `listener` for the next `event` only. */
-  once<K extends keyof E>(event: K, listener: E[K]): this {
+  /** Calls `listener` for the next `event` only; returns the function that removes it before then. */
+  once<K extends keyof E>(event: K, listener: E[K]): Unsubscribe {
     return this.add(event, listener, true);
   }
 
@@ -47,7 +50,7 @@ export class TypedEmitter<E extends EventMap<E>> {
     const list = this.registry.get(event);
     if (!list || list.length === 0) return false;
     for (const reg of [...list]) {
-      if (reg.once) this.off(event, reg.original as E[K]);
+      if (reg.once) this.remove(event, reg);
       try {
         reg.fn(...(args as unknown[]));
       } catch (err) {
@@ -59,11 +62,21 @@ export class TypedEmitter<E extends EventMap<E>> {
     return true;
   }
 
-  private add<K extends keyof E>(event: K, listener: E[K], once: boolean): this {
+  private add<K extends keyof E>(event: K, listener: E[K], once: boolean): Unsubscribe {
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
     const list = this.registry.get(event) ?? [];
-    list.push({ fn: listener as unknown as (...args: unknown[]) => void, original: listener, once });
+    const registration: Registration = { fn: listener as unknown as (...args: unknown[]) => void, original: listener, once };
+    list.push(registration);
     this.registry.set(event, list);
-    return this;
+    return () => this.remove(event, registration);
+  }
+
+  /** Removes this one registration (the same listener may be registered more than once). */
+  private remove<K extends keyof E>(event: K, registration: Registration): void {
+    const list = this.registry.get(event);
+    const i = list ? list.indexOf(registration) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) this.registry.delete(event);
   }
 }

@@ -10,8 +10,22 @@ import { isErrorCode, type ErrorCode } from '@intelgraph/websocket-protocol';
  * - `TRANSPORT_ERROR`: a connection attempt failed below the protocol (network, proxy, server down).
  * - `TOKEN_ERROR`: `getToken()` threw or returned something other than a non-empty string.
  * - `ORIGIN_NOT_ALLOWED`: the server refused the page's origin (terminal: its `CORS_ORIGIN` must list it).
+ * - `ABORTED`: the call's `signal` aborted it.
+ * - `RECONNECT_FAILED`: `maxReconnectAttempts` attempts in a row failed; the client is `failed`.
+ * - `BUFFER_OVERFLOW`: a room's message iterator was not read fast enough and its buffer filled up.
  */
-export const CLIENT_ERROR_CODES = ['QUEUE_FULL', 'NOT_CONNECTED', 'TIMEOUT', 'CLIENT_CLOSED', 'TRANSPORT_ERROR', 'TOKEN_ERROR', 'ORIGIN_NOT_ALLOWED'] as const;
+export const CLIENT_ERROR_CODES = [
+  'QUEUE_FULL',
+  'NOT_CONNECTED',
+  'TIMEOUT',
+  'CLIENT_CLOSED',
+  'TRANSPORT_ERROR',
+  'TOKEN_ERROR',
+  'ORIGIN_NOT_ALLOWED',
+  'ABORTED',
+  'RECONNECT_FAILED',
+  'BUFFER_OVERFLOW',
+] as const;
 export type LocalErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 export type ClientErrorCode = ErrorCode | LocalErrorCode;
 
@@ -24,8 +38,8 @@ export class WebSocketClientError extends Error {
   /** For `RATE_LIMITED`: milliseconds until a retry can succeed, when the server said so. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(code: ClientErrorCode, message?: string, extra: { room?: string; retryAfterMs?: number } = {}) {
-    super(message && message !== code ? `${code}: ${message}` : code);
+  constructor(code: ClientErrorCode, message?: string, extra: { room?: string; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message && message !== code ? `${code}: ${message}` : code, 'cause' in extra ? { cause: extra.cause } : undefined);
     this.code = code;
     this.room = extra.room;
     this.retryAfterMs = extra.retryAfterMs;

@@ -4,9 +4,20 @@ export { WebSocketClient };
 export default WebSocketClient;
 
 export { backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export type { CallOptions } from './call.js';
+export type { Unsubscribe } from './emitter.js';
 export { CLIENT_ERROR_CODES, WebSocketClientError, type ClientErrorCode, type LocalErrorCode } from './errors.js';
+export type { Logger } from './logger.js';
 export { RoomSequence } from './recovery.js';
-export type { ConnectionState, StateChange } from './state.js';
+export { Room, type MessageIteratorOptions } from './room.js';
+export {
+  CONNECTION_LOSS_REASONS,
+  CONNECTION_STATES,
+  type ConnectionLossReason,
+  type ConnectionState,
+  type StateChange,
+  type StateChangeReason,
+} from './state.js';
 export type { Timers, TimerHandle } from './timers.js';
 export { jwtExpiresAt } from './token.js';
 export type {
@@ -15,6 +26,10 @@ export type {
   HistoryPage,
   JoinResult,
   RecoveryFailed,
+  RoomEvents,
+  RoomLeaving,
+  RoomLeftReason,
+  SendOptions,
   SocketFactory,
   SocketFactoryOptions,
   TokenRefreshed,
@@ -25,6 +40,7 @@ export type {
 export type {
   ConnectionEstablished,
   ErrorCode,
+  HistoryDirection,
   Metadata,
   PresenceInfo,
   PresenceJoin,

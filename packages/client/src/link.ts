@@ -10,8 +10,11 @@ export interface Link {
   liveSocket(): ClientSocket | undefined;
   /** The socket of the current connection, ready or not. */
   currentSocket(): ClientSocket | undefined;
-  /** Emits on `socket` and waits for the acknowledgement; rejects with `NOT_CONNECTED` or `TIMEOUT`. */
-  request<T>(socket: ClientSocket, send: (timed: TimedSocket) => Promise<T>): Promise<T>;
+  /**
+   * Emits on `socket` and waits for the acknowledgement (at most `timeoutMs`, default the client's
+   * `ackTimeoutMs`); rejects with `NOT_CONNECTED` or `TIMEOUT`.
+   */
+  request<T>(socket: ClientSocket, send: (timed: TimedSocket) => Promise<T>, timeoutMs?: number): Promise<T>;
 }
 
 /** One acknowledged request, with failures mapped to coded errors. */

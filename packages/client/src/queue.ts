@@ -39,6 +39,11 @@ export class Outbox {
     return this.items[0];
   }
 
+  /** The waiting message with this client message id. */
+  find(clientMessageId: string): OutgoingMessage | undefined {
+    return this.items.find((m) => m.clientMessageId === clientMessageId);
+  }
+
   /** Removes a message; false when it was not (or no longer) there. */
   remove(message: OutgoingMessage): boolean {
     const i = this.items.indexOf(message);

@@ -2,7 +2,7 @@ import type { Metadata, RoomMessage } from '@intelgraph/websocket-protocol';
 import { ackError, WebSocketClientError } from './errors.js';
 import type { Link } from './link.js';
 import { RoomSequence } from './recovery.js';
-import type { ClientSocket, JoinResult } from './types.js';
+import type { ClientSocket, JoinResult, RoomLeftReason } from './types.js';
 
 /** History page size used when a re-join has more to recover than its acknowledgement holds. */
 export const RECOVERY_PAGE = 500;
@@ -19,6 +19,8 @@ interface RoomEntry {
   readonly sequence: RoomSequence;
   /** Joined on the current connection. */
   joined: boolean;
+  /** The answer of the last successful join. */
+  result: JoinResult | undefined;
   /** `joinRoom` calls waiting for the join acknowledgement. */
   waiters: Waiter[];
 }
@@ -27,6 +29,10 @@ export interface RoomEvents {
   deliver(messages: readonly RoomMessage[]): void;
   recoveryFailed(room: string): void;
   error(error: WebSocketClientError): void;
+  /** A join or re-join of `room` succeeded on `socket`. */
+  joined(room: string, socket: ClientSocket): void;
+  /** `room` is forgotten: no longer joined, nor re-joined. */
+  removed(room: string, reason: RoomLeftReason, error?: WebSocketClientError): void;
 }
 
 /** The rooms the client is in: joins, re-joins after reconnects, and gap-free recovery. */
@@ -51,32 +57,48 @@ export class RoomRegistry {
     return this.entries.get(room)?.sequence.lastId;
   }
 
-  /** Joins now when the connection is live, else at the next (re)connect. */
-  join(room: string, metadata: Metadata | undefined): Promise<JoinResult> {
+  /**
+   * Joins now when the connection is live, else at the next (re)connect. A room already joined is not
+   * joined again unless `metadata` is given (to replace it): the last join's answer is returned.
+   * `onWaiter` receives the function that withdraws this call's wait.
+   */
+  join(room: string, metadata: Metadata | undefined, onWaiter?: (withdraw: () => boolean) => void): Promise<JoinResult> {
     let entry = this.entries.get(room);
     if (!entry) {
-      entry = { room, metadata, sequence: new RoomSequence(this.isOwn), joined: false, waiters: [] };
+      entry = { room, metadata, sequence: new RoomSequence(this.isOwn), joined: false, result: undefined, waiters: [] };
       this.entries.set(room, entry);
     } else if (metadata !== undefined) {
       entry.metadata = metadata;
+    } else if (entry.joined && entry.result && entry.waiters.length === 0) {
+      return Promise.resolve(entry.result);
     }
     const target = entry;
-    const result = new Promise<JoinResult>((resolve, reject) => target.waiters.push({ resolve, reject }));
+    const result = new Promise<JoinResult>((resolve, reject) => {
+      const waiter = { resolve, reject };
+      target.waiters.push(waiter);
+      // True when no other call waits for this join any more.
+      onWaiter?.(() => {
+        const i = target.waiters.indexOf(waiter);
+        if (i >= 0) target.waiters.splice(i, 1);
+        return target.waiters.length === 0;
+      });
+    });
     const socket = this.link.liveSocket();
     if (socket) this.joinNow(socket, target);
     return result;
   }
 
-  async leave(room: string): Promise<void> {
+  async leave(room: string, timeoutMs?: number): Promise<void> {
     const entry = this.entries.get(room);
     if (!entry) throw new WebSocketClientError('NOT_IN_ROOM', 'Not in this room', { room });
     this.entries.delete(room);
     entry.sequence.abortRecovery();
     const left = new WebSocketClientError('NOT_IN_ROOM', 'The room was left before the join completed', { room });
     for (const waiter of entry.waiters.splice(0)) waiter.reject(left);
+    this.events.removed(room, 'leave');
     const socket = this.link.liveSocket();
     if (!entry.joined || !socket) return;
-    const ack = await this.link.request(socket, (s) => s.emitWithAck('room:leave', { room }));
+    const ack = await this.link.request(socket, (s) => s.emitWithAck('room:leave', { room }), timeoutMs);
     if (!ack.success && ack.error !== 'NOT_IN_ROOM') throw ackError(ack, room);
   }
 
@@ -110,12 +132,14 @@ export class RoomRegistry {
   }
 
   /** Forgets every room, rejecting waiting `joinRoom` calls. */
-  clear(error: Error): void {
-    for (const entry of this.entries.values()) {
+  clear(error: WebSocketClientError, reason: RoomLeftReason): void {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of entries) {
       entry.sequence.abortRecovery();
       for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
     }
-    this.entries.clear();
+    for (const entry of entries) this.events.removed(entry.room, reason, reason === 'failed' ? error : undefined);
   }
 
   private joinNow(socket: ClientSocket, entry: RoomEntry): void {
@@ -153,6 +177,7 @@ export class RoomRegistry {
       const waiters = entry.waiters.splice(0);
       if (waiters.length > 0) for (const waiter of waiters) waiter.reject(error);
       else this.events.error(error);
+      this.events.removed(room, 'refused', error);
       return;
     }
     entry.joined = true;
@@ -162,6 +187,8 @@ export class RoomRegistry {
     if (ack.messages !== undefined) result.messages = ack.messages;
     if (ack.recovered !== undefined) result.recovered = ack.recovered;
     if (ack.hasMore !== undefined) result.hasMore = ack.hasMore;
+    entry.result = result;
+    this.events.joined(room, socket);
     const answer = (): void => {
       for (const waiter of entry.waiters.splice(0)) waiter.resolve(result);
     };

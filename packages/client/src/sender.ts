@@ -37,16 +37,25 @@ export class Sender {
   }
 
   /** Queues a message; resolves with its id once acknowledged. */
-  enqueue(room: string, payload: unknown, persistent: boolean): Promise<string> {
+  enqueue(room: string, payload: unknown, persistent: boolean, clientMessageId = newClientMessageId()): Promise<string> {
     if (this.outbox.full) {
       return Promise.reject(new WebSocketClientError('QUEUE_FULL', `${this.outbox.maxSize} messages are already waiting`, { room }));
     }
     return new Promise<string>((resolve, reject) => {
-      const message: OutgoingMessage = { clientMessageId: newClientMessageId(), room, payload, persistent, attempts: 0, failures: 0, resolve, reject };
+      const message: OutgoingMessage = { clientMessageId, room, payload, persistent, attempts: 0, failures: 0, resolve, reject };
       this.ownIds.add(message.clientMessageId);
       this.outbox.push(message);
       this.flush();
     });
+  }
+
+  /**
+   * Takes a message out of the queue without settling its promise (the caller gave up on it): it is not
+   * sent, or not sent again. False when it was already answered.
+   */
+  withdraw(clientMessageId: string): boolean {
+    const message = this.outbox.find(clientMessageId);
+    return message !== undefined && this.outbox.remove(message);
   }
 
   /** Sends what is queued, if the connection is live. */

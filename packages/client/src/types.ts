@@ -1,5 +1,7 @@
 import type {
   ClientToServerEvents,
+  HistoryDirection,
+  PresenceInfo,
   ConnectionEstablished,
   PresenceJoin,
   PresenceLeave,
@@ -13,7 +15,9 @@ import type {
 } from '@intelgraph/websocket-protocol';
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import type { BackoffOptions } from './backoff.js';
+import type { CallOptions } from './call.js';
 import type { WebSocketClientError } from './errors.js';
+import type { Logger } from './logger.js';
 import type { ConnectionState, StateChange } from './state.js';
 import type { Timers } from './timers.js';
 
@@ -59,6 +63,21 @@ export interface WebSocketClientOptions {
   connectTimeoutMs?: number;
   /** Refresh the token this long before it expires, in ms (earlier for short-lived tokens). Default 30000. */
   tokenRefreshMarginMs?: number;
+  /**
+   * Failed connection attempts in a row after which the client gives up: `failed` with `RECONNECT_FAILED`.
+   * Counted from the last successful connection (or `connect()`). Default: no limit.
+   */
+  maxReconnectAttempts?: number;
+  /**
+   * Also deliver this client's own messages to it (`room:message` and the room's `message`), once the server
+   * acknowledged them. The server never sends a connection its own messages, so by default the sender does
+   * not see them. An echoed message comes when its acknowledgement does, which may be before a message of
+   * another member with a lower id that is still on its way: sort by `id` where the order matters.
+   * Default false.
+   */
+  echo?: boolean;
+  /** Where to report connection changes, retries and failures (`console`, pino, ...). Default: silent. */
+  logger?: Partial<Logger>;
   /** Timer functions (for tests). */
   timers?: Timers;
   /** Socket constructor (for tests and custom transports). */
@@ -66,28 +85,67 @@ export interface WebSocketClientOptions {
 }
 
 /** What `joinRoom` resolves with: the join acknowledgement without `success`. */
-export interface JoinResult {
+export interface JoinResult<T = unknown> {
   room: string;
-  messages?: RoomMessage[];
+  messages?: RoomMessage<T>[];
   recovered?: boolean;
   hasMore?: boolean;
 }
 
-export interface HistoryOptions {
+export interface HistoryOptions extends CallOptions {
   /** Only messages with an id greater than this one. */
   since?: string;
+  /** Only messages with an id lower than this one. */
+  before?: string;
   /** Page size (server default 100, at most 1000). */
   limit?: number;
+  /** `forward` (default): oldest first. `backward`: newest first, and `hasMore` means older messages remain. */
+  direction?: HistoryDirection;
 }
 
-export interface HistoryPage {
-  messages: RoomMessage[];
+export interface HistoryPage<T = unknown> {
+  messages: RoomMessage<T>[];
+  /** More messages follow in the reading direction: newer ones going `forward`, older ones going `backward`. */
   hasMore: boolean;
   recovered: boolean;
 }
 
+/** `sendMessage`'s options (the third argument may also be the `persistent` flag alone). */
+export interface SendOptions extends CallOptions {
+  /** Store the message in the room's history. Default false. */
+  persistent?: boolean;
+}
+
 export interface RecoveryFailed {
   room: string;
+}
+
+/**
+ * Why the client is no longer in a room (or no longer joining it):
+ * - `leave`: `leaveRoom`/`room.leave()` was called, or a join was aborted or timed out;
+ * - `refused`: the server refused the join or a re-join (`error` says why, e.g. `FORBIDDEN`);
+ * - `disconnect`: `disconnect()` ended the session;
+ * - `failed`: the client failed (`error` says why).
+ * A connection loss is not a leave: the room is re-joined after the reconnect.
+ */
+export type RoomLeftReason = 'leave' | 'refused' | 'disconnect' | 'failed';
+
+export interface RoomLeaving {
+  room: string;
+  reason: RoomLeftReason;
+  error?: WebSocketClientError;
+}
+
+/** Events of a room object (`client.room(name)`), with their listener signatures. */
+export interface RoomEvents<T = unknown> {
+  /** A message of this room, live or recovered: once per id, in id order (echoes aside, see `echo`). */
+  message: (message: RoomMessage<T>) => void;
+  /** Who is in the room changed (or was loaded after a join): the whole map, by user id. */
+  presence: (presence: ReadonlyMap<string, PresenceInfo>) => void;
+  /** A re-join could not recover every message missed: reload the room (e.g. `history({ direction: 'backward' })`). */
+  'recovery-failed': (data: RecoveryFailed) => void;
+  /** The client is no longer in the room. */
+  left: (data: RoomLeaving) => void;
 }
 
 export interface TokenRefreshed {

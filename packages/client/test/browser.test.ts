@@ -1,15 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { PresenceUpdate, RoomMessage } from '@intelgraph/websocket-protocol';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../server/test/helpers/server-process.js';
 import { buildBrowser } from '../scripts/build-browser.mjs';
 import { WebSocketClient } from '../src/index.js';
+import { browserSuite, httpApp } from './helpers/browser.js';
 import { nextEvent, record, token, until } from './helpers/harness.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** The page of docs/sdk.md's browser usage: the bundle imported from a module script. */
 const PAGE = `<!doctype html>
@@ -22,40 +18,23 @@ const PAGE = `<!doctype html>
 </script>
 </body></html>`;
 
-let bundle: string;
-let http: Server;
-let origin: string;
-let server: ServerProcess;
-let browser: Browser;
-let page: Page;
+let bundle = '';
 let bob: WebSocketClient | undefined;
 
-beforeAll(async () => {
-  const built = await buildBrowser();
-  bundle = await readFile(built.outfile, 'utf8');
-  http = createServer((req, res) => {
-    if (req.url === '/websocket-client.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
-    } else if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  server = await startServerProcess({ CORS_ORIGIN: origin });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-});
+const suite = browserSuite(
+  httpApp((req, res) => {
+    if (req.url === '/websocket-client.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
+    else if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    else return false;
+    return true;
+  }),
+  async () => {
+    const built = await buildBrowser();
+    bundle = await readFile(built.outfile, 'utf8');
+  },
+);
 
-afterAll(async () => {
-  bob?.disconnect();
-  await browser?.close();
-  await server?.stop();
-  await new Promise((resolve) => http?.close(resolve));
-});
+afterAll(() => bob?.disconnect());
 
 describe('the browser bundle', () => {
   it('has no Node built-in imports', () => {
@@ -64,7 +43,9 @@ describe('the browser bundle', () => {
   });
 
   it('connects from Chromium and exchanges messages and presence with a Node client', async () => {
-    await page.goto(`${origin}/`);
+    const server = suite.server();
+    const page = suite.page();
+    await page.goto(`${suite.origin()}/`);
     await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true);
 
     bob = new WebSocketClient({ url: server.url, token: await token('bob'), tenantId: 'acme' });
@@ -158,6 +139,8 @@ describe('a page on an origin the server does not allow', () => {
   afterAll(async () => refusing?.stop());
 
   it('fails for good with ORIGIN_NOT_ALLOWED naming the page origin, over websocket and over polling', async () => {
+    const page = suite.page();
+    const origin = suite.origin();
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true);
     const browserToken = await token('carol');

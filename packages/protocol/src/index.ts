@@ -116,7 +116,7 @@ export interface PresenceInfo {
   metadata?: Metadata;
 }
 
-export interface RoomMessage {
+export interface RoomMessage<P = unknown> {
   /**
    * Unique; within one room, ids sort (lexicographically, all ids have the same length)
    * in the order members receive the messages. Format: `<16-digit sequence>-<8-char epoch>`.
@@ -125,7 +125,7 @@ export interface RoomMessage {
   room: string;
   /** The sender's user id (`system` for server-side publishes without a user). */
   from: string;
-  payload: unknown;
+  payload: P;
   /** Milliseconds since the epoch, taken when the server accepted the message. */
   timestamp: number;
   /** True for messages stored in history. */

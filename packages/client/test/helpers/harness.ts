@@ -1,6 +1,8 @@
 /** Client-side test helpers: SDK clients against real server processes, and waiting for what they see. */
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { io } from 'socket.io-client';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
 import { mintToken, type TestTokenOptions } from '../../../server/test/helpers/tokens.js';
 import { WebSocketClient, type Timers } from '../../src/index.js';
 import { defaultTimers } from '../../src/timers.js';
@@ -8,11 +10,11 @@ import type { ClientSocket, SocketFactory, WebSocketClientEvents, WebSocketClien
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns something truthy; fails with `what` after `timeoutMs`. */
-export async function until<T>(check: () => T | undefined | null | false, what: string, timeoutMs = 20_000): Promise<T> {
+/** Polls `check` (awaited when it is async) until it returns something truthy; fails with `what` after `timeoutMs`. */
+export async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
@@ -104,6 +106,29 @@ export function recordingTimers(): { timers: Timers; delays: number[] } {
         delays.push(ms);
         return defaultTimers.setTimeout(fn, ms);
       },
+    },
+  };
+}
+
+/**
+ * One real server process for the test file (started before its tests, stopped after them) and a
+ * client pool emptied after each test. `server()` is the process, once started.
+ */
+export function serverSuite(env: Record<string, string> = {}): { server(): ServerProcess; pool: ClientPool } {
+  let server: ServerProcess | undefined;
+  const pool = new ClientPool();
+  beforeAll(async () => {
+    server = await startServerProcess(env);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  afterEach(() => pool.closeAll());
+  return {
+    pool,
+    server() {
+      if (!server) throw new Error('the server is not started yet');
+      return server;
     },
   };
 }

@@ -1,73 +1,77 @@
-import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../../server/test/helpers/server-process.js';
 import type { WebSocketClient } from '../../src/index.js';
+import { docBlocks, docExample, fill, runNode } from '../helpers/docs.js';
 import { ClientPool, record, token, until } from '../helpers/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const DOC = fileURLToPath(new URL('../../../../docs/sdk.md', import.meta.url));
 // Inside the package (under its ignored dist/), so that '@intelgraph/websocket-client' resolves as for a user.
 const WORK = fileURLToPath(new URL('../../dist/examples/', import.meta.url));
 
-/** The code block that follows `<!-- example:<name> -->` in docs/sdk.md. */
-function example(doc: string, name: string): string {
-  const m = new RegExp(`<!-- example:${name} -->\\s*\`\`\`typescript\\n([\\s\\S]*?)\`\`\``).exec(doc);
-  if (!m?.[1]) throw new Error(`docs/sdk.md has no example:${name}`);
-  return m[1];
-}
-
-function run(file: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+/** Where each example of docs/sdk.md runs. */
+const RUN_BY: Record<string, string> = {
+  install: 'integration/package.test.ts',
+  basic: 'integration/examples.test.ts, integration/package.test.ts (strict TypeScript)',
+  advanced: 'integration/examples.test.ts, integration/package.test.ts (strict TypeScript)',
+  rooms: 'integration/examples.test.ts',
+  calls: 'integration/examples.test.ts',
+  backend: 'docs-browser.test.ts',
+  browser: 'docs-browser.test.ts',
+  react: 'docs-browser.test.ts',
+};
 
 let server: ServerProcess;
 const pool = new ClientPool();
-let doc: string;
 
-beforeAll(async () => {
+beforeAll(() => mkdir(WORK, { recursive: true }));
+afterAll(() => rm(WORK, { recursive: true, force: true }));
+// A server of its own for each example: the examples share a room name and must not see each other's history.
+beforeEach(async () => {
   server = await startServerProcess();
-  doc = await readFile(DOC, 'utf8');
-  await mkdir(WORK, { recursive: true });
 });
-afterAll(async () => {
+afterEach(async () => {
   pool.closeAll();
   await server?.stop();
-  await rm(WORK, { recursive: true, force: true });
 });
 
+/** The example with a real server address, token and tenant in place of the placeholders. */
+async function filled(code: string): Promise<string> {
+  return fill(code, {
+    "'ws://localhost:9001'": `'ws://localhost:${server.port}'`,
+    "'your-jwt-token'": `'${await token('analyst')}'`,
+    "'your-tenant-id'": "'acme'",
+  });
+}
+
+async function runExample(name: string, program: string) {
+  const file = `${WORK}${name}-${process.pid}.ts`;
+  await writeFile(file, program);
+  return runNode(file, { cwd: ROOT, nodeArgs: ['--import', 'tsx'] });
+}
+
+async function watcher(): Promise<WebSocketClient> {
+  const client = await pool.create(server.url, 'watcher');
+  await client.joinRoom('investigation:123');
+  return client;
+}
+
 describe('docs/sdk.md examples', () => {
+  it('every code block is an example that a test runs', () => {
+    const blocks = docBlocks();
+    expect(blocks.filter((b) => b.name === undefined).map((b) => b.code.slice(0, 60))).toEqual([]);
+    expect(blocks.map((b) => b.name).sort()).toEqual(Object.keys(RUN_BY).sort());
+  });
+
   it('the basic usage example runs as written against a real server, then the advanced one', async () => {
-    const basic = example(doc, 'basic');
-    const advanced = example(doc, 'advanced');
-    // Only the placeholders change: the server's address, a real token and its tenant.
-    const fill = async (code: string) =>
-      code
-        .replace(`'ws://localhost:9001'`, `'ws://localhost:${server.port}'`)
-        .replace(`'your-jwt-token'`, `'${await token('analyst')}'`)
-        .replace(`'your-tenant-id'`, `'acme'`);
-    const program = await fill(basic.replace('// Disconnect\nclient.disconnect();', `${advanced}\n// Disconnect\nclient.disconnect();`));
+    const basic = docExample('basic');
+    const advanced = docExample('advanced');
+    const program = await filled(fill(basic, { '// Disconnect\nclient.disconnect();': `${advanced}\n// Disconnect\nclient.disconnect();` }));
     expect(program).toContain(advanced);
-    expect(program).not.toContain('your-jwt-token');
 
-    const watcher: WebSocketClient = await pool.create(server.url, 'watcher');
-    const seen = record(watcher);
-    await watcher.joinRoom('investigation:123');
-
-    const file = `${WORK}example-${process.pid}.ts`;
-    await writeFile(file, program);
-    const { code, out } = await run(file);
+    const seen = record(await watcher());
+    const { code, out } = await runExample('basic', program);
     expect(out).not.toMatch(/Error/);
     expect(code).toBe(0);
     expect(out).toContain('Connection status: connecting');
@@ -76,8 +80,51 @@ describe('docs/sdk.md examples', () => {
     expect(out).toContain('Users online:');
     expect(out).toMatch(/My rooms: \[ 'investigation:123' \]/);
     expect(out).toContain('Connection status: disconnected');
+    // The sender does not get its own message back (no echo by default).
+    expect(out).not.toContain('Message received:');
 
     await until(() => seen.messages.length === 1, 'the example message');
     expect(seen.messages[0]).toMatchObject({ room: 'investigation:123', from: 'analyst', payload: { type: 'comment', text: 'Hello, world!' } });
+  });
+
+  it('the rooms example: room-scoped events, presence, newest history first, send, iterate until break', async () => {
+    const client = await watcher();
+    for (const text of ['first', 'second', 'third']) await client.sendMessage('investigation:123', { text }, true);
+    client.on('room:message', (m) => {
+      if ((m.payload as { text?: string }).text !== 'On it.') return;
+      void client.sendMessage('investigation:123', { text: 'hello' }).then(() => client.sendMessage('investigation:123', { text: 'bye' }));
+    });
+
+    const { code, out } = await runExample('rooms', await filled(docExample('rooms')));
+    expect(out).not.toMatch(/Error/);
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n');
+    expect(lines).toContain('In the room: analyst, watcher');
+    expect(lines).toContain("Newest: [ 'third', 'second' ]");
+    expect(lines).toContain("Before those: [ 'first' ]");
+    expect(lines.filter((l) => !l.startsWith('In the room:')).slice(-5)).toEqual([
+      "Before those: [ 'first' ]",
+      'watcher: hello',
+      'Iterated: hello',
+      'Iterated: bye',
+      'Left the room: leave',
+    ]);
+  });
+
+  it('the calls example: timeouts, an aborted query, the logger, echo, unsubscribe', async () => {
+    const seen = record(await watcher());
+    const { code, out } = await runExample('calls', await filled(docExample('calls')));
+    expect(code).toBe(0);
+    expect(out).toContain('state: connecting (connect)');
+    expect(out).toContain('state: connected (connected)');
+    expect(out).toContain('stored messages: 0');
+    expect(out).toContain('presence query: ABORTED');
+    expect(out).toContain("message: { text: 'echoed' }");
+    // The logger (console) reported the state changes; the listener was removed before disconnect().
+    expect(out).toMatch(/connection connected \{ from: 'connecting', reason: 'connected' \}/);
+    expect(out).toMatch(/connection disconnected/);
+    expect(out).not.toContain('state: disconnected');
+    await until(() => seen.messages.length === 1, 'the echoed message at the watcher');
+    expect(seen.messages[0]).toMatchObject({ from: 'analyst', payload: { text: 'echoed' }, persistent: true });
   });
 });

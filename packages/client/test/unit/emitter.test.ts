@@ -17,7 +17,8 @@ describe('TypedEmitter', () => {
     const e = new E();
     const seen: number[] = [];
     const l = (n: number) => seen.push(n);
-    e.on('ping', l).once('ping', (n) => seen.push(n * 10));
+    e.on('ping', l);
+    e.once('ping', (n) => seen.push(n * 10));
     e.fire('ping', 1);
     e.fire('ping', 2);
     e.off('ping', l);
@@ -26,6 +27,21 @@ describe('TypedEmitter', () => {
     e.on('pair', () => {});
     e.off('pair');
     expect(e.listenerCount('pair')).toBe(0);
+  });
+
+  it('on and once return a function that removes that one registration', () => {
+    const e = new E();
+    const seen: string[] = [];
+    const l = (n: number) => seen.push(`l${n}`);
+    const first = e.on('ping', l);
+    e.on('ping', l);
+    const pending = e.once('ping', (n) => seen.push(`once${n}`));
+    first();
+    first();
+    pending();
+    e.fire('ping', 1);
+    expect(seen).toEqual(['l1']);
+    expect(e.listenerCount('ping')).toBe(1);
   });
 });
 
