@@ -1,8 +1,9 @@
 /**
  * Chaos run: three server instances on one Redis with AOF persistence, SDK clients sending persistent
- * messages continuously while instances are killed (-9) and restarted, all instances are restarted one
- * by one (SIGTERM), and Redis is killed and restarted. At the end every client must hold every
- * acknowledged message of its rooms exactly once and in id order, and presence must hold no ghost.
+ * messages continuously while instances are killed (-9) and restarted, Redis is killed and restarted
+ * empty (its files deleted), Redis is killed and restarted from its files, and all instances are
+ * restarted one by one (SIGTERM). At the end every client must hold every acknowledged message of its rooms
+ * exactly once and in id order, and presence must show every connected member and no ghost.
  *
  *   npm run chaos                        # full length (CHAOS_DURATION_S, default 300 s of chaos)
  *   npx tsx tests/reliability/chaos.ts --duration=600 --clients=30
@@ -189,6 +190,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await s.start();
       fault(`instance ${victim} restarted`);
       if (!(await gap())) break;
+      // Nobody reconnects for this one: presence and connection counts come back from the instances' maintenance.
+      fault(`kill -9 redis (port ${redis.port}), its files deleted`);
+      await redis.kill();
+      await sleep(1500);
+      await redis.restartEmpty();
+      fault('redis restarted empty');
+      if (!(await gap())) break;
+      fault(`kill -9 redis (port ${redis.port})`);
+      await redis.kill();
+      await sleep(1500);
+      await redis.restart();
+      fault('redis restarted from its append-only file');
+      if (!(await gap())) break;
       fault('rolling restart of all instances (SIGTERM, wait for exit, start)');
       for (const [k, srv] of servers.entries()) {
         await srv.stop();
@@ -196,12 +210,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         fault(`instance ${k} restarted`);
         await sleep(1000);
       }
-      if (!(await gap())) break;
-      fault(`kill -9 redis (port ${redis.port})`);
-      await redis.kill();
-      await sleep(1500);
-      await redis.restart();
-      fault('redis restarted from its append-only file');
     }
     sending = false;
     await Promise.all(senders);

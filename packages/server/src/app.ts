@@ -68,7 +68,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
-  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, io, lifecycle, logger });
+  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger });
 
   let closing: Promise<void> | undefined;
   const close = (quiet = false) =>

@@ -1,28 +1,32 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MAX_TENANTS_PER_INSTANCE_RECORD, type Engine, type InstanceRecord } from '../engine/types.js';
-import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
-import type { IoServer } from '../realtime/context.js';
 
 /** How often an instance publishes its record; a record lives three times as long. */
 export const INSTANCE_REPORT_INTERVAL_MS = 5000;
 
+/** What the report reads of a connection: its tenant, once authenticated. */
+export interface ReportedConnection {
+  data: { identity?: { tenantId: string } } | undefined;
+}
+
 export interface InstanceReportDeps {
   serverId: string;
   startedAt: number;
-  engine: Engine;
-  io: IoServer;
-  lifecycle: Lifecycle;
-  logger: Logger;
+  engine: Pick<Engine, 'instances'>;
+  /** The instance's Socket.IO connections. */
+  connections(): Iterable<ReportedConnection>;
+  lifecycle: { readonly state: InstanceRecord['lifecycle']; onChange(listener: (state: InstanceRecord['lifecycle']) => void): void };
+  logger: Pick<Logger, 'warn'>;
   intervalMs?: number;
 }
 
 /** This instance's record now: its authenticated connections, by tenant (the largest tenants only). */
-export function instanceRecord(deps: Pick<InstanceReportDeps, 'serverId' | 'startedAt' | 'io' | 'lifecycle'>, eventLoopLagMs: number, now: number): InstanceRecord {
+export function instanceRecord(deps: Pick<InstanceReportDeps, 'serverId' | 'startedAt' | 'connections' | 'lifecycle'>, eventLoopLagMs: number, now: number): InstanceRecord {
   const byTenant = new Map<string, number>();
   let connections = 0;
-  for (const s of deps.io.of('/').sockets.values()) {
-    const t = s.data.identity?.tenantId;
+  for (const s of deps.connections()) {
+    const t = s.data?.identity?.tenantId;
     if (t === undefined) continue;
     connections++;
     byTenant.set(t, (byTenant.get(t) ?? 0) + 1);

@@ -64,7 +64,14 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
 
   async function left(socket: IoSocket, key: RoomKey): Promise<void> {
     forgetRoomMetadata(socket, key.room);
-    announce(await engine.presence.leave(key, socket.id, Date.now()));
+    const change = await engine.presence.leave(key, socket.id, Date.now());
+    // No entry for a connection that had joined (no join of the room in flight): the store lost it (a Redis
+    // restarted empty) before this instance re-created it. Members still show the user unless told.
+    if (change.kind === 'none' && !socket.data.joining?.has(key.room)) {
+      const userId = socket.data.identity.userId;
+      if (!(await engine.presence.list(key, Date.now())).some((p) => p.userId === userId)) return announce({ kind: 'leave', key, userId });
+    }
+    announce(change);
   }
 
   function forgetRoomMetadata(socket: IoSocket, room: string): void {

@@ -36,6 +36,10 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Stops the process gracefully without removing its directory. */
   pause(): Promise<void>;
+  /** Kills the process (SIGKILL), deletes what it persisted (AOF, RDB) and starts it again: a Redis that lost its data. */
+  restartEmpty(): Promise<void>;
+  /** Sends a signal without waiting (SIGSTOP freezes the process, SIGCONT lets it go on). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /** Whether a TCP port on 127.0.0.1 can be bound now. */
@@ -165,6 +169,14 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     },
     kill: () => halt('SIGKILL'),
     pause: () => halt('SIGTERM'),
+    signal(sig) {
+      child?.kill(sig);
+    },
+    async restartEmpty() {
+      await halt('SIGKILL');
+      await Promise.all(['appendonlydir', 'appendonly.aof', 'dump.rdb'].map((f) => rm(join(dir, f), { recursive: true, force: true })));
+      await launch();
+    },
     async restart() {
       await halt('SIGTERM');
       await launch();
@@ -255,6 +267,27 @@ export async function handOver(port: number, timeoutMs = 40_000): Promise<void> 
     if (!reply?.startsWith('+OK') && !(await isMaster())) throw new Error(`CLUSTER FAILOVER on ${port}: ${reply}`);
     const asked = Date.now();
     while (Date.now() - asked < 8000 && Date.now() < deadline) {
+      if (await isMaster()) return;
+      await sleep(100);
+    }
+  }
+  throw new Error(`replica ${port} did not take over within ${timeoutMs} ms`);
+}
+
+/**
+ * Has the replica listening on `port` take its (dead or unreachable) master's slots with
+ * `CLUSTER FAILOVER TAKEOVER`: no agreement with the master or the other masters, whatever the
+ * replica has or has not received. Asked again until the replica is a master (it may still be
+ * rejoining the cluster after a pause, or be promoted by an automatic failover meanwhile).
+ */
+export async function takeOver(port: number, timeoutMs = 40_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const isMaster = async () => (await rawCommand(port, 'INFO replication', 1000))?.includes('role:master') ?? false;
+  while (Date.now() < deadline) {
+    if (await isMaster()) return;
+    await rawCommand(port, 'CLUSTER FAILOVER TAKEOVER', 2000);
+    const asked = Date.now();
+    while (Date.now() - asked < 3000 && Date.now() < deadline) {
       if (await isMaster()) return;
       await sleep(100);
     }
