@@ -122,12 +122,13 @@ export async function buildEngine(config: Readonly<Config>, logger: Logger, metr
   // Fan-out of everything but room messages (presence, system events, cross-instance socket operations).
   const pub = client.duplicate();
   let closing = false;
-  // A subscription cut short by closing (a start that failed while connecting) is no news.
-  const sub = adapterSubscriber(client, r.sharded, (err) => {
-    if (!closing) logError(err, 'adapter-sub');
-  });
-  pub.on('error', (err: Error) => logError(err, 'adapter-pub'));
-  sub.on('error', (err: Error) => logError(err, 'adapter-sub'));
+  // A subscription or a connection cut short by closing (a start that failed while connecting) is no news.
+  const adapterError = (connection: string) => (err: Error) => {
+    if (!closing) logError(err, connection);
+  };
+  const sub = adapterSubscriber(client, r.sharded, adapterError('adapter-sub'));
+  pub.on('error', adapterError('adapter-pub'));
+  sub.on('error', adapterError('adapter-sub'));
   const key = `${r.keyPrefix}socket.io`;
   const adapter = r.sharded ? createShardedAdapter(pub, sub, { channelPrefix: key }) : createAdapter(pub, sub, { key });
   return {

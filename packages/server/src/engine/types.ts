@@ -252,7 +252,7 @@ export interface PresenceStore {
    * the number of rooms.
    */
   rooms(tenantId: string, query: RoomsQuery, now: number): Promise<RoomsPage>;
-  /** The rooms the connection has a live presence entry in, on whichever instance it is. */
+  /** The rooms the connection has a live presence entry in, on whichever instance it is, by name. */
   roomsOf(connectionId: string, now: number): Promise<string[]>;
   /** Total entries (user-rooms), for metrics. */
   size?(): Promise<number>;

@@ -63,7 +63,7 @@ export function createInstanceReport(deps: InstanceReportDeps): { stop(): void }
     deps.engine.instances.publish(record, 3 * intervalMs).then(
       () => (failing = false),
       (err: unknown) => {
-        // Once per outage: the next success re-arms it. One cut short by closing the engine is no news.
+        // Once per outage (the next success re-arms it), and not for a publication cut short by closing.
         if (!failing && !stopped) deps.logger.warn({ err }, 'instance record not published');
         failing = true;
       },

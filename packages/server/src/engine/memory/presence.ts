@@ -151,7 +151,7 @@ export class MemoryPresenceStore implements PresenceStore {
       const e = this.rooms_.get(k)?.get(connectionId);
       if (e && e.lastSeen + this.timeoutMs > now) out.push((parseRoomKey(k) as RoomKey).room);
     }
-    return out;
+    return out.sort();
   }
 
   async size(): Promise<number> {
