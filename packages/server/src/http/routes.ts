@@ -160,9 +160,10 @@ export function createHttpHandler(deps: HttpDeps) {
         return;
       }
       if (!originAllowed) return sendError(res, new CodedError('FORBIDDEN', 'Origin not allowed'));
-      const mounted = deps.mounted;
-      if (mounted && (url.pathname === mounted.prefix || url.pathname.startsWith(`${mounted.prefix}/`))) return await mounted.handle(req, res, url);
       const methods = routes.get(url.pathname);
+      // A path of the table wins over the mounted prefix (routes of other modules may live below it).
+      const mounted = deps.mounted;
+      if (!methods && mounted && (url.pathname === mounted.prefix || url.pathname.startsWith(`${mounted.prefix}/`))) return await mounted.handle(req, res, url);
       if (!methods) return sendError(res, new CodedError('NOT_FOUND'));
       const route = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
       if (!route) return sendError(res, new CodedError('METHOD_NOT_ALLOWED'), { allow: allowed(methods) });
