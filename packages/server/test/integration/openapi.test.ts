@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, API_KEYS, enc, KEYS, type ApiAnswer } from '../helpers/api.js';
 import { closeAll, connect, request } from '../helpers/clients.js';
