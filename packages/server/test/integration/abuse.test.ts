@@ -191,7 +191,7 @@ describe('sessions that never authenticate (a real server process)', () => {
     });
 
   it('caps sessions pending authentication per address, on polling and WebSocket, and frees them as they time out', async () => {
-    proc = await startServerProcess({ MAX_PENDING_SESSIONS_PER_IP: '20', HANDSHAKE_TIMEOUT: '1500', RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0' });
+    proc = await startServerProcess({ MAX_PENDING_SESSIONS_PER_IP: '20', HANDSHAKE_TIMEOUT: '4000', RATE_LIMIT_SESSIONS_PER_IP_PER_SECOND: '0' });
     const url = proc.url;
     const polling = await Promise.all(Array.from({ length: 60 }, () => handshake(url)));
     expect(polling.filter((r) => r.status === 200)).toHaveLength(20);
@@ -204,8 +204,8 @@ describe('sessions that never authenticate (a real server process)', () => {
     // An authenticated client is refused too while the address holds its pending sessions...
     await expect(connect(url)).rejects.toThrow();
     // ...and gets in once they have timed out.
-    await until(async () => (await handshake(url)).status === 200, 10_000, 'a place once the pending sessions timed out');
-    await until(async () => connect(url).then(() => true, () => false), 10_000, 'an authenticated connection');
+    await until(async () => (await handshake(url)).status === 200, 15_000, 'a place once the pending sessions timed out');
+    await until(async () => connect(url).then(() => true, () => false), 15_000, 'an authenticated connection');
     closeAll();
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/websocket_rate_limited_total\{[^}]*scope="pending_sessions_per_ip"[^}]*\} [1-9]/);
