@@ -114,3 +114,40 @@ describe('socket writes', () => {
     expect(got.map((m) => m.payload.text)).toEqual(texts);
   });
 });
+
+describe('socket writes of a server with the patches off, next to one with them on', () => {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    closeAll();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  it('the untuned server writes as Socket.IO does (one write per packet, header and payload in two chunks); the tuned one batches and merges', async () => {
+    const tuned = await startTestServer(TUNED);
+    const plain = await startTestServer({ TRANSPORT_TUNING: 'off' });
+    servers.push(tuned, plain);
+    expect(plain.server.transportTuning).toEqual([]);
+    const burst = async (srv: TestServer) => {
+      const { socket, established } = await connect(srv.url);
+      const got = collect<number>(socket, 'burst' as 'room:message');
+      const server = srv.server.io.of('/').sockets.get(established.connectionId)!;
+      const tcp = (server.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+      const seen = countWrites(tcp);
+      for (let i = 0; i < 50; i++) (server as unknown as Emitting).emit('burst', i);
+      await until(() => got.length === 50, 5000, '50 packets');
+      expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      return seen;
+    };
+    // Both servers in one process: the class-level wrappers act for the tuned server's connections only.
+    const a = await burst(tuned);
+    const b = await burst(plain);
+    const c = await burst(tuned);
+    // 50 frames of two chunks each, in about one write per packet (50 when every write completes at once).
+    expect(b.chunks).toBe(100);
+    expect(b.writes).toBeGreaterThan(10);
+    for (const seen of [a, c]) {
+      expect(seen.writes).toBeLessThanOrEqual(3);
+      expect(seen.chunks).toBe(50);
+    }
+  });
+});
