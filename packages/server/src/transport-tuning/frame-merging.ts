@@ -1,10 +1,10 @@
 import { locate, versionMismatch } from './installed.js';
-import { eachWebSocketTransport, type TransportPatch } from './patch.js';
+import { TunedServers, type TransportPatch } from './patch.js';
 
 type FramePart = Buffer | string;
 type WriteCallback = (err?: Error | null) => void;
 interface FrameSender {
-  _socket: { write(chunk: Buffer, cb?: WriteCallback): boolean };
+  _socket: { write(chunk: Buffer, cb?: WriteCallback): boolean; server?: unknown };
   sendFrame(list: FramePart[], cb?: WriteCallback): void;
 }
 type Encode = (this: unknown, packet: unknown, opts: { wsPreEncodedFrame?: FramePart[] }) => unknown;
@@ -41,8 +41,8 @@ function senderPrototype(): Partial<FrameSender> | undefined {
   return locate(['engine.io', 'ws'])?.load<{ Sender?: { prototype: Partial<FrameSender> } }>().Sender?.prototype;
 }
 
-/** The ws senders of servers with frame merging on. */
-const merging = new WeakSet<object>();
+/** The servers with frame merging on. */
+const merging = new TunedServers();
 let wrapped = false;
 
 /**
@@ -87,16 +87,13 @@ export const frameMerging: TransportPatch = {
       const proto = senderPrototype()!;
       const sendFrame = proto.sendFrame!;
       proto.sendFrame = function (this: FrameSender, list: FramePart[], cb?: WriteCallback): void {
-        const one = merging.has(this) ? mergeFrame(list) : undefined;
+        const one = merging.has(this._socket) ? mergeFrame(list) : undefined;
         if (one) this._socket.write(one, cb);
         else sendFrame.call(this, list, cb);
       };
       wrapped = true;
     }
-    eachWebSocketTransport(server, (transport) => {
-      const sender = transport.socket?._sender;
-      if (sender) merging.add(sender);
-    });
+    merging.add(server.http);
     return undefined;
   },
 };
