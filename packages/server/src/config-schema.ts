@@ -171,6 +171,11 @@ export const envSchema = z.object({
   PRESENCE_UPDATE_INTERVAL: int(250, 0, 60_000),
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
+  /** Unset: on in development and test, off in production (config.ts). */
+  CONSOLE_ENABLED: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1' || v === 'yes')),
   WS_PER_MESSAGE_DEFLATE: bool(false),
 });
 
