@@ -132,6 +132,9 @@ export function createConsoleRoutes(deps: ConsoleDeps): Map<string, Map<string, 
     }
   }
 
+  // What the pages adapt to: the mint button, and whether the admin view has keys to accept.
+  const settings = { devTokens: config.console.devTokens, serverApi: config.api.keys.length > 0 };
+  routes.set('/console/settings.json', new Map([['GET', (_req, res) => send(res, 200, settings)]]));
   if (config.console.devTokens) routes.set('/dev/token', new Map([['POST', devTokens(deps)]]));
   return routes;
 }
