@@ -41,7 +41,9 @@ const ui = {
 };
 
 function showError(err) {
-  const text = err && typeof err === 'object' && 'code' in err ? `${err.code}: ${err.message}` : String(err?.message ?? err);
+  const message = String(err?.message ?? err);
+  const coded = err && typeof err === 'object' && typeof err.code === 'string' && !message.startsWith(err.code);
+  const text = coded ? `${err.code}: ${message}` : message;
   alertIn(ui.error, text);
 }
 
