@@ -9,6 +9,7 @@ import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
+import type { BackendAuthConfig } from './auth/proxy.js';
 import { envSchema, parseUrl, type Env } from './config-schema.js';
 
 export { httpUrl, readableFile, urlOf } from './config-schema.js';
@@ -69,23 +70,6 @@ export interface ApiConfig {
   maxBodyBytes: number;
   /** How long a revocation is kept: JWT_MAX_AGE when set (no token it covers lives longer), else REVOCATION_TTL. */
   revocationTtlSeconds: number;
-}
-
-/** AUTH_PROXY_URL, JOIN_PROXY_URL, PUBLISH_PROXY_URL: the application's backend decides connects, joins and sends. */
-export interface BackendAuthConfig {
-  connectUrl?: string;
-  joinUrl?: string;
-  publishUrl?: string;
-  /** Signs every request (X-Webhook-Signature). */
-  secret: string;
-  timeoutMs: number;
-  /** Decisions are reused for this long per user, room and action (0: never). */
-  cacheTtlMs: number;
-  cacheSize: number;
-  /** What a backend that fails, times out or answers nonsense yields: a BACKEND_UNAVAILABLE refusal, or an allow. */
-  failurePolicy: 'refuse' | 'allow';
-  /** Consecutive failures that open the circuit (0: never), and how long it stays open before one trial call. */
-  breaker: { failures: number; cooldownMs: number };
 }
 
 export interface Config {
