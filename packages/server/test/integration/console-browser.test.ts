@@ -1,6 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBrowser } from '../../../client/scripts/build-browser.mjs';
+import { docExample, fill } from '../../../client/test/helpers/docs.js';
 import { api, API_KEYS, KEYS } from '../helpers/api.js';
 import { fitsWidth, launchPages, unlabelled, type Pages } from '../helpers/chromium.js';
 import { closeAll, connect, next, request } from '../helpers/clients.js';
@@ -125,6 +126,21 @@ describe('the demo at /', () => {
     await alice.locator('#recovered', { hasText: 'yes (2 new since the reload)' }).waitFor(WAIT);
     // Presence is loaded again with the room: bob is still busy.
     await alice.locator('#presence li[data-user="bob"]', { hasText: 'bob: busy' }).waitFor(WAIT);
+    expect(pages.problems).toEqual([]);
+  });
+});
+
+describe('docs/sdk.md: a page of the development server minting its own token', () => {
+  it('connects and joins with a token from POST /dev/token', async () => {
+    const page = await pages.open('dev-token', `${server.url}/`);
+    // The example is a module; evaluated here, its static import becomes a dynamic one.
+    const code = fill(docExample('dev-token'), {
+      "import { WebSocketClient } from '/client/websocket-client.js';": "const { WebSocketClient } = await import('/client/websocket-client.js');",
+    });
+    const state = await page.evaluate<{ status: string; rooms: string[]; user: string | undefined }>(
+      `(async () => { ${code}; return { status: client.status, rooms: client.joinedRooms, user: client.connectionInfo?.userId }; })()`,
+    );
+    expect(state).toEqual({ status: 'connected', rooms: ['lobby'], user: 'alice' });
     expect(pages.problems).toEqual([]);
   });
 });

@@ -77,6 +77,14 @@ describe('the console over HTTP', () => {
     expect((await fetch(`${dev.url}/client/websocket-client.js.map`)).status).toBe(200);
   });
 
+  it('docs/sdk.md gives the Subresource Integrity hash of the bundle as built', async () => {
+    const sdkDoc = await readFile(new URL('../../../../docs/sdk.md', import.meta.url), 'utf8');
+    const documented = /`(sha384-[A-Za-z0-9+/=]+)`/.exec(sdkDoc)?.[1];
+    expect(documented, 'docs/sdk.md: update the hash (openssl dgst -sha384 -binary packages/client/dist/browser/websocket-client.js | openssl base64 -A)').toBe(
+      `sha384-${createHash('sha384').update(bundle).digest('base64')}`,
+    );
+  });
+
   it('mints development tokens that connect, refuses bad requests with coded errors', async () => {
     expect(await (await fetch(`${dev.url}/console/settings.json`)).json()).toEqual({ devTokens: true, serverApi: true });
     const res = await mint(dev.url, { userId: 'alice', tenantId: 'demo' });
