@@ -209,11 +209,11 @@ async function deadLetters(first) {
     fill(box, [el('p', { class: 'muted' }, 'Webhooks are not configured or not available on this server.')]);
   };
   if (!route?.get) return unavailable();
-  const namesTenant = (route.parameters ?? route.get.parameters ?? []).some((p) => p.name === 'tenantId');
-  if (namesTenant && who.operator && !tenant) return fill(box, [el('p', { class: 'muted' }, 'Choose a tenant to see its dead letters.')]);
+  // An operator key sees the chosen tenant's letters where the route filters by tenant.
+  const filter = who.operator && tenant && namesTenant(route) ? { tenantId: tenant } : {};
   let page;
   try {
-    page = await api('GET', DEAD_LETTERS, { query: { ...(namesTenant ? scoped() : {}), ...(first ? {} : { cursor: deadCursor }), limit: 50 } });
+    page = await api('GET', DEAD_LETTERS, { query: { ...filter, ...(first ? {} : { cursor: deadCursor }), limit: 50 } });
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return unavailable();
     throw err;
@@ -222,17 +222,24 @@ async function deadLetters(first) {
   more.hidden = !deadCursor;
   const rows = page.deadLetters.map((d) => [
     d.id, d.tenantId, d.url, d.events.join(', '), String(d.attempts), d.lastError, clock(d.failedAt),
-    el('button', { type: 'button', 'aria-label': `Replay dead letter ${d.id}`, onclick: () => replay(d.id).catch(showError) }, 'Replay'),
+    el('button', { type: 'button', 'aria-label': `Replay dead letter ${d.id}`, onclick: () => replay(d).catch(showError) }, 'Replay'),
   ]);
   const shown = table(`${rows.length} dead letter(s)${deadCursor ? ', more to load' : ''}`, ['Id', 'Tenant', 'URL', 'Events', 'Attempts', 'Last error', 'Failed', ''], rows);
   if (first) fill(box, [shown]);
   else box.append(shown);
 }
 
-async function replay(id) {
+/** Whether a route of the OpenAPI document takes `?tenantId=` (on the path or on its operations). */
+function namesTenant(route) {
+  const params = [route?.parameters ?? [], ...Object.values(route ?? {}).map((op) => op?.parameters ?? [])].flat();
+  return params.some((p) => p?.name === 'tenantId');
+}
+
+async function replay(letter) {
   const route = doc.paths?.[`${DEAD_LETTERS}/{id}/replay`];
-  const namesTenant = (route?.parameters ?? route?.post?.parameters ?? []).some((p) => p.name === 'tenantId');
-  await api('POST', `${DEAD_LETTERS}/${enc(id)}/replay`, { query: namesTenant ? scoped() : {} });
+  // An operator key names the letter's own tenant.
+  const query = who.operator && namesTenant(route) ? { tenantId: letter.tenantId } : {};
+  await api('POST', `${DEAD_LETTERS}/${enc(letter.id)}/replay`, { query });
   await deadLetters(true);
 }
 
