@@ -221,12 +221,22 @@ async function deadLetters(first) {
   deadCursor = page.cursor ?? undefined;
   more.hidden = !deadCursor;
   const rows = page.deadLetters.map((d) => [
-    d.id, d.tenantId, d.url, d.events.join(', '), String(d.attempts), d.lastError, clock(d.failedAt),
+    d.id, d.tenantId, d.url, eventTypes(d.events), String(d.attempts), d.lastError, clock(d.failedAt),
     el('button', { type: 'button', 'aria-label': `Replay dead letter ${d.id}`, onclick: () => replay(d).catch(showError) }, 'Replay'),
   ]);
   const shown = table(`${rows.length} dead letter(s)${deadCursor ? ', more to load' : ''}`, ['Id', 'Tenant', 'URL', 'Events', 'Attempts', 'Last error', 'Failed', ''], rows);
   if (first) fill(box, [shown]);
   else box.append(shown);
+}
+
+/** A letter's events as `2 × message.published, member.joined` (events are objects with a `type`, or names). */
+function eventTypes(events) {
+  const counts = new Map();
+  for (const e of events) {
+    const type = typeof e === 'string' ? e : String(e?.type ?? 'event');
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return [...counts].map(([type, n]) => (n > 1 ? `${n} × ${type}` : type)).join(', ');
 }
 
 /** Whether a route of the OpenAPI document takes `?tenantId=` (on the path or on its operations). */
