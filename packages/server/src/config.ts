@@ -10,9 +10,9 @@ import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import type { BackendAuthConfig } from './auth/proxy.js';
-import { envSchema, parseUrl, type Env } from './config-schema.js';
+import { envSchema, parseUrl, type Env, type TransportPatchName } from './config-schema.js';
 
-export { httpUrl, readableFile, urlOf } from './config-schema.js';
+export { httpUrl, readableFile, urlOf, TRANSPORT_PATCH_NAMES, type TransportPatchName } from './config-schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -104,6 +104,8 @@ export interface Config {
   limits: LimitsConfig;
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
+  /** The patches to socket.io / engine.io / ws internals to apply (TRANSPORT_TUNING); empty: none. */
+  transportTuning: readonly TransportPatchName[];
   /** The demo at `/` and the admin view at `/admin` (CONSOLE_ENABLED; default: on except in production). */
   console: ConsoleConfig;
 }
@@ -183,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     limits: limitsConfig(r),
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
+    transportTuning: r.TRANSPORT_TUNING,
     console: consoleConfig(r, prod, jwt),
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
