@@ -99,6 +99,13 @@ describe('the demo at /', () => {
     await alice.locator('#presence li[data-user="bob"]', { hasText: 'bob: busy' }).waitFor(WAIT);
     await alice.locator('#changes li', { hasText: 'bob is busy' }).waitFor(WAIT);
 
+    // A message not kept in history is delivered and marked so.
+    await bob.uncheck('#persistent');
+    await say(bob, 'just passing');
+    await message(alice, 'bob: just passing').waitFor(WAIT);
+    expect(await message(alice, 'bob: just passing').textContent()).toContain('not kept');
+    await bob.check('#persistent');
+
     // Readable on a phone-sized window: nothing wider than the screen.
     expect(await fitsWidth(bob)).toBe(true);
     expect(await unlabelled(bob)).toEqual([]);
@@ -127,6 +134,30 @@ describe('the demo at /', () => {
     // Presence is loaded again with the room: bob is still busy.
     await alice.locator('#presence li[data-user="bob"]', { hasText: 'bob: busy' }).waitFor(WAIT);
     expect(pages.problems).toEqual([]);
+  });
+
+  it('a network outage: reconnecting, then connected again with what was missed, counted and flagged recovered', async () => {
+    const before = pages.problems.length;
+    await alice.context().setOffline(true);
+    await alice.locator('#state', { hasText: 'reconnecting' }).waitFor(WAIT);
+    await say(bob, 'during the outage');
+    await message(bob, 'during the outage').waitFor(WAIT);
+    await alice.context().setOffline(false);
+    await alice.locator('#state', { hasText: /^connected$/ }).waitFor(WAIT);
+    await message(alice, 'bob: during the outage').waitFor(WAIT);
+    expect(await alice.textContent('#reconnects')).toBe('1');
+    await alice.locator('#recovered', { hasText: 'yes (after reconnect)' }).waitFor(WAIT);
+    // The outage itself shows in the console as failed connections; nothing else may.
+    const outage = /ERR_INTERNET_DISCONNECTED|ERR_NETWORK_CHANGED|ERR_NAME_NOT_RESOLVED/;
+    expect(pages.problems.slice(before).filter((p) => !(p.startsWith('alice:') && outage.test(p)))).toEqual([]);
+  });
+
+  it('leaving a room: the others see the user leave', async () => {
+    await bob.click('#leave');
+    await bob.locator('#room-view').waitFor({ state: 'hidden', ...WAIT });
+    await alice.locator('#presence li[data-user="bob"]').waitFor({ state: 'detached', ...WAIT });
+    await alice.locator('#changes li', { hasText: 'bob left' }).waitFor(WAIT);
+    expect(await bob.locator('#tabs button').count()).toBe(0);
   });
 });
 
