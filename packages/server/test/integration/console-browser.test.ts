@@ -28,7 +28,12 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Problems of the pages (console errors, CSP violations, uncaught errors, failed requests) since the test began. */
+let problemsBefore = 0;
+const problems = () => pages.problems.slice(problemsBefore);
+
 beforeEach((ctx) => {
+  problemsBefore = pages.problems.length;
   ctx.onTestFailed(async () => {
     await pages.screenshots(ctx.task.name);
   });
@@ -109,7 +114,7 @@ describe('the demo at /', () => {
     // Readable on a phone-sized window: nothing wider than the screen.
     expect(await fitsWidth(bob)).toBe(true);
     expect(await unlabelled(bob)).toEqual([]);
-    expect(pages.problems).toEqual([]);
+    expect(problems()).toEqual([]);
   });
 
   it('a reload shows the history again, and recovers what was sent while the page was gone', async () => {
@@ -133,11 +138,10 @@ describe('the demo at /', () => {
     await alice.locator('#recovered', { hasText: 'yes (2 new since the reload)' }).waitFor(WAIT);
     // Presence is loaded again with the room: bob is still busy.
     await alice.locator('#presence li[data-user="bob"]', { hasText: 'bob: busy' }).waitFor(WAIT);
-    expect(pages.problems).toEqual([]);
+    expect(problems()).toEqual([]);
   });
 
   it('a network outage: reconnecting, then connected again with what was missed, counted and flagged recovered', async () => {
-    const before = pages.problems.length;
     await alice.context().setOffline(true);
     await alice.locator('#state', { hasText: 'reconnecting' }).waitFor(WAIT);
     await say(bob, 'during the outage');
@@ -149,7 +153,7 @@ describe('the demo at /', () => {
     await alice.locator('#recovered', { hasText: 'yes (after reconnect)' }).waitFor(WAIT);
     // The outage itself shows in the console as failed connections; nothing else may.
     const outage = /ERR_INTERNET_DISCONNECTED|ERR_NETWORK_CHANGED|ERR_NAME_NOT_RESOLVED/;
-    expect(pages.problems.slice(before).filter((p) => !(p.startsWith('alice:') && outage.test(p)))).toEqual([]);
+    expect(problems().filter((p) => !(p.startsWith('alice:') && outage.test(p)))).toEqual([]);
   });
 
   it('leaving a room: the others see the user leave', async () => {
@@ -158,6 +162,7 @@ describe('the demo at /', () => {
     await alice.locator('#presence li[data-user="bob"]').waitFor({ state: 'detached', ...WAIT });
     await alice.locator('#changes li', { hasText: 'bob left' }).waitFor(WAIT);
     expect(await bob.locator('#tabs button').count()).toBe(0);
+    expect(problems()).toEqual([]);
   });
 });
 
@@ -172,7 +177,7 @@ describe('docs/sdk.md: a page of the development server minting its own token', 
       `(async () => { ${code}; return { status: client.status, rooms: client.joinedRooms, user: client.connectionInfo?.userId }; })()`,
     );
     expect(state).toEqual({ status: 'connected', rooms: ['lobby'], user: 'alice' });
-    expect(pages.problems).toEqual([]);
+    expect(problems()).toEqual([]);
   });
 });
 
@@ -215,7 +220,7 @@ describe('the admin view at /admin', () => {
 
     // This server has no webhooks: the panel says so instead of failing.
     await admin.locator('#dead-letters', { hasText: 'not configured or not available' }).waitFor(WAIT);
-    expect(pages.problems).toEqual([]);
+    expect(problems()).toEqual([]);
   });
 
   it('with a tenant key shows that tenant only, without instances or other tenants', async () => {
@@ -227,7 +232,7 @@ describe('the admin view at /admin', () => {
     expect(await admin.isHidden('#instances-section')).toBe(true);
     expect(await admin.isHidden('#tenants-section')).toBe(true);
     expect(await admin.inputValue('#tenant')).toBe('demo');
-    expect(pages.problems).toEqual([]);
+    expect(problems()).toEqual([]);
   });
 
   it('says how to enable it on a server without API keys', async () => {
@@ -236,7 +241,7 @@ describe('the admin view at /admin', () => {
       const admin = await pages.open('no-keys', `${bare.url}/admin`);
       await admin.locator('#disabled', { hasText: 'API_KEYS' }).waitFor(WAIT);
       expect(await admin.isHidden('#signin')).toBe(true);
-      expect(pages.problems).toEqual([]);
+      expect(problems()).toEqual([]);
     } finally {
       await bare.close();
     }
