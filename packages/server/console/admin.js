@@ -114,9 +114,10 @@ async function tenants() {
     return (Math.max(0, t[field] - before[field]) / ((now - previous.at) / 1000)).toFixed(2);
   };
   fill(byId('tenants'), [
-    table(`${list.length} tenant(s) with connections or traffic`, ['Tenant', 'Connections', 'Messages/s', 'Refusals/s', ''], list.map((t) => [
-      t.tenantId, String(t.connections), rate(t, 'messages'), rate(t, 'refused'),
-      el('button', { type: 'button', class: 'secondary', 'aria-label': `Show tenant ${t.tenantId}`, onclick: () => selectTenant(t.tenantId) }, 'Show'),
+    // The name is the button: the first column stays in view on a narrow screen.
+    table(`${list.length} tenant(s) with connections or traffic`, ['Tenant', 'Connections', 'Messages/s', 'Refusals/s'], list.map((t) => [
+      el('button', { type: 'button', class: 'secondary', 'aria-label': `Show tenant ${t.tenantId}`, onclick: () => selectTenant(t.tenantId) }, t.tenantId),
+      String(t.connections), rate(t, 'messages'), rate(t, 'refused'),
     ])),
   ]);
   previous = { at: now, counts: new Map(list.map((t) => [t.tenantId, t])) };
@@ -139,9 +140,9 @@ async function rooms() {
   const page = await api('GET', '/rooms', { query: scoped({ limit: 100 }) });
   const statuses = (r) => Object.entries(r.byStatus).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ');
   fill(byId('rooms'), [
-    table(`${page.rooms.length}${page.next ? '+' : ''} room(s) with members`, ['Room', 'Connections', 'Users', 'Statuses', ''], page.rooms.map((r) => [
-      r.room, String(r.connections), String(r.users), statuses(r),
-      el('button', { type: 'button', class: 'secondary', 'aria-label': `Open room ${r.room}`, onclick: () => openRoom(r.room).catch(showError) }, 'Open'),
+    table(`${page.rooms.length}${page.next ? '+' : ''} room(s) with members`, ['Room', 'Connections', 'Users', 'Statuses'], page.rooms.map((r) => [
+      el('button', { type: 'button', class: 'secondary', 'aria-label': `Open room ${r.room}`, onclick: () => openRoom(r.room).catch(showError) }, r.room),
+      String(r.connections), String(r.users), statuses(r),
     ])),
   ]);
 }
@@ -221,10 +222,10 @@ async function deadLetters(first) {
   deadCursor = page.cursor ?? undefined;
   more.hidden = !deadCursor;
   const rows = page.deadLetters.map((d) => [
-    d.id, d.tenantId, d.url, eventTypes(d.events), String(d.attempts), d.lastError, clock(d.failedAt),
     el('button', { type: 'button', 'aria-label': `Replay dead letter ${d.id}`, onclick: () => replay(d).catch(showError) }, 'Replay'),
+    d.id, d.tenantId, d.url, eventTypes(d.events), String(d.attempts), d.lastError, clock(d.failedAt),
   ]);
-  const shown = table(`${rows.length} dead letter(s)${deadCursor ? ', more to load' : ''}`, ['Id', 'Tenant', 'URL', 'Events', 'Attempts', 'Last error', 'Failed', ''], rows);
+  const shown = table(`${rows.length} dead letter(s)${deadCursor ? ', more to load' : ''}`, ['', 'Id', 'Tenant', 'URL', 'Events', 'Attempts', 'Last error', 'Failed'], rows);
   if (first) fill(box, [shown]);
   else box.append(shown);
 }
