@@ -5,7 +5,7 @@
  * Content-Security-Policy allowing scripts, styles and connections of the server's own origin only.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
@@ -72,7 +72,7 @@ const devTokenSchema = z.object({
 });
 
 function staticFile(path: string): StaticFile | undefined {
-  if (!existsSync(path)) return undefined;
+  if (!existsSync(path) || !statSync(path).isFile()) return undefined;
   const body = readFileSync(path);
   return { body, type: TYPES[extname(path)] ?? 'application/octet-stream', etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
 }
