@@ -14,6 +14,7 @@ const STORE = {
 const PAGE = 20;
 const MAX_SHOWN = 500;
 const MAX_CHANGES = 30;
+const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
 
 let client;
 let me;
@@ -296,6 +297,8 @@ on('status', 'change', () => {
 on('signout', 'click', signOut);
 
 const settings = await fetch('/console/settings.json').then((r) => r.json());
+// Two windows opened one after the other most likely get two different users.
+byId('mint-user').value = NAMES[Math.floor(Math.random() * NAMES.length)];
 byId('mint').hidden = !settings.devTokens;
 byId('mint-note').hidden = !settings.devTokens;
 const saved = JSON.parse(sessionStorage.getItem(STORE.auth) ?? 'null');
