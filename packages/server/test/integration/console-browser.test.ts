@@ -182,7 +182,7 @@ describe('docs/sdk.md: a page of the development server minting its own token', 
 });
 
 describe('the admin view at /admin', () => {
-  it('lists a room a Node client created, tails it, publishes into it and disconnects its user', async () => {
+  it('lists a room a Node client created, shows its tenant\'s message rate, tails it, publishes into it and disconnects its user', async () => {
     const res = await fetch(`${server.url}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'nodeuser', tenantId: 'demo' }) });
     const { token } = (await res.json()) as { token: string };
     const { socket } = await connect(server.url, { token });
@@ -204,6 +204,16 @@ describe('the admin view at /admin', () => {
     await admin.locator('#room-presence li[data-user="nodeuser"]', { hasText: 'online' }).waitFor(WAIT);
     await request(socket, 'room:send', { room: 'ops/node', payload: { text: 'from node 2' }, persistent: true });
     await admin.locator('#tail li', { hasText: 'nodeuser: from node 2' }).waitFor(WAIT);
+
+    // Rates come from two reads of the tenants' counters: keep sending until one refresh sees them grow.
+    const rate = admin.locator('#tenants tr:has(button[aria-label="Show tenant demo"]) td:nth-child(3)');
+    const deadline = Date.now() + 40_000;
+    let sent = 0;
+    while (!(Number(await rate.textContent()) > 0)) {
+      if (Date.now() > deadline) throw new Error(`no message rate for tenant demo after ${sent} messages: ${await rate.textContent()}`);
+      await request(socket, 'room:send', { room: 'ops/node', payload: { text: `tick ${++sent}` } });
+      await new Promise((r) => setTimeout(r, 250));
+    }
 
     const published = next<{ from: string; payload: unknown }>(socket, 'room:message', (m) => m.from === 'system', 20_000);
     await admin.fill('#publish-text', 'from the admin view');
