@@ -156,6 +156,22 @@ describe('the demo at /', () => {
     expect(problems().filter((p) => !(p.startsWith('alice:') && outage.test(p)))).toEqual([]);
   });
 
+  it('signs in with a token pasted into the page', async () => {
+    const res = await fetch(`${server.url}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'carol', tenantId: 'demo' }) });
+    const { token } = (await res.json()) as { token: string };
+    const carol = await pages.open('carol', `${server.url}/`);
+    await carol.fill('#token', token);
+    await carol.press('#token', 'Enter');
+    await carol.locator('#state', { hasText: /^connected$/ }).waitFor(WAIT);
+    expect(await carol.textContent('#whoami')).toContain('carol @ demo');
+    await join(carol, 'lobby');
+    await alice.locator('#presence li[data-user="carol"]').waitFor(WAIT);
+    await carol.click('#signout');
+    await alice.locator('#presence li[data-user="carol"]').waitFor({ state: 'detached', ...WAIT });
+    expect(await carol.isVisible('#signin')).toBe(true);
+    expect(problems()).toEqual([]);
+  });
+
   it('leaving a room: the others see the user leave', async () => {
     await bob.click('#leave');
     await bob.locator('#room-view').waitFor({ state: 'hidden', ...WAIT });
