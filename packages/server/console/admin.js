@@ -79,7 +79,10 @@ async function open(candidate) {
   if (!who.operator) tenant = ui.tenant.value = who.tenant;
   alertIn(ui.error, '');
   await refresh();
-  refreshTimer = setInterval(() => void refresh().catch(showError), REFRESH_MS);
+  // A tab in the background spends none of the key's call budget.
+  refreshTimer = setInterval(() => {
+    if (!document.hidden) void refresh().catch(showError);
+  }, REFRESH_MS);
 }
 
 async function refresh() {
@@ -182,7 +185,9 @@ async function openRoom(name) {
     appendTail(page.messages);
     current.last = page.messages.at(-1)?.id ?? current.last;
   };
-  current.timer = setInterval(() => void poll().catch(showError), TAIL_MS);
+  current.timer = setInterval(() => {
+    if (!document.hidden) void poll().catch(showError);
+  }, TAIL_MS);
 }
 
 function stopTail() {
