@@ -64,6 +64,9 @@ describe('OpenAPI document', () => {
     const k = KEYS.acme;
     const cases: Case[] = [
       { doc: '/openapi.json', method: 'get', path: '/openapi.json', status: 200 },
+      { doc: '/key', method: 'get', path: '/key', key: k, status: 200 },
+      { doc: '/key', method: 'get', path: '/key', key: KEYS.operator, status: 200 },
+      { doc: '/key', method: 'get', path: '/key', status: 401 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages`, key: k, body: { payload: 'hi', from: 'backend' }, status: 200 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages?tenantId=acme`, key: KEYS.operator, body: { payload: { a: 1 }, persistent: true, idempotencyKey: 'k-1' }, status: 200 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages`, key: k, raw: 'nope', headers: { 'content-type': 'application/json' }, status: 400 },
