@@ -45,7 +45,7 @@ function expectClimbed(c: Climb | undefined): void {
 describe('bench options', () => {
   it('knows the server\'s transport patches: -name is every patch but that one', () => {
     expect(tuningValue('off')).toBe('off');
-    expect(tuningValue('-frame-merging')).toBe(TRANSPORT_PATCH_NAMES.filter((n) => n !== 'frame-merging').join(','));
+    expect(tuningValue('-write-batching')).toBe(TRANSPORT_PATCH_NAMES.filter((n) => n !== 'write-batching').join(','));
     expect(tuningValue('-none').split(',')).toEqual([...TRANSPORT_PATCH_NAMES]);
   });
 });

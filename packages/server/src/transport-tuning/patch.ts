@@ -33,7 +33,7 @@ export interface EstablishedSocket {
 }
 
 /**
- * One change to socket.io / engine.io / ws / socket.io-adapter internals. `check` looks at the
+ * One change to socket.io / engine.io / ws internals. `check` looks at the
  * installed copies (version and the shape the patch relies on); a patch whose check fails is not
  * applied, and its test fails.
  */
