@@ -20,7 +20,8 @@ function expectDelivered(steps: Step[] | undefined): void {
     // A delivery over loopback through a server takes some time: a zero is a broken clock or histogram.
     expect(s.latency.p50Ms ?? 0).toBeGreaterThan(0);
     expect(s.latency.p99Ms ?? -1).toBeGreaterThanOrEqual(s.latency.p50Ms ?? Infinity);
-    expect(s.latency.maxMs ?? -1).toBeGreaterThanOrEqual(s.latency.p99Ms ?? Infinity);
+    // Percentiles are bucket midpoints (1 % precision), the maximum is exact.
+    expect(s.latency.maxMs ?? -1).toBeGreaterThanOrEqual((s.latency.p99Ms ?? Infinity) * 0.99);
     expect(s.cpuMicrosPerDelivery ?? 0).toBeGreaterThan(0);
     expect(s.senderPace.maxPerTick).toBeGreaterThanOrEqual(1);
     // Sends that went out in a late tick are some of the sends.
