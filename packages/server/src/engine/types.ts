@@ -492,8 +492,14 @@ export interface WebhookStore {
    * Returns the number of (event, endpoint) pairs dropped.
    */
   add(items: readonly OutboxItem[], now: number, graceMs: number, queueMax: number): Promise<number>;
-  /** Queues the held leaves whose grace window ended (at most `limit`); returns the number of events queued. */
-  release(now: number, queueMax: number, limit: number): Promise<number>;
+  /** Subjects of held leaves whose grace window ended, in the order they were held (at most `limit`). */
+  due(now: number, limit: number): Promise<string[]>;
+  /**
+   * Queues the held leaves of `release` (in this order) and forgets those of `drop` (a leave no
+   * longer true when its window ended). A subject no longer held (another instance settled it) is
+   * skipped. Returns the number of events queued.
+   */
+  settle(release: readonly string[], drop: readonly string[], now: number, queueMax: number): Promise<number>;
   /** Endpoints with queued events. */
   active(): Promise<string[]>;
   /** The first `max` events of an endpoint's queue. */
@@ -508,6 +514,8 @@ export interface WebhookStore {
   unlease(name: string, owner: string): Promise<void>;
   /** Newest first, expired ones left out. */
   deadLetters(query: DeadLetterQuery, now: number, ttlMs: number): Promise<DeadLetter[]>;
+  /** One letter (undefined when there is none, or it expired). */
+  letter(id: string, now: number, ttlMs: number): Promise<DeadLetter | undefined>;
   /** Queues a letter's events again at the tail of its endpoint's queue and removes the letter; undefined when there is none. */
   replay(id: string, now: number): Promise<DeadLetter | undefined>;
   /** Removes a letter; false when there was none. */

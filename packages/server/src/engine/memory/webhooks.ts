@@ -32,13 +32,25 @@ export class MemoryWebhookStore implements WebhookStore {
     return dropped;
   }
 
-  async release(now: number, queueMax: number, limit: number): Promise<number> {
-    const due = [...this.held.entries()].filter(([, h]) => h.dueAt <= now).sort((a, b) => a[1].dueAt - b[1].dueAt || a[1].seq - b[1].seq).slice(0, limit);
-    for (const [subject, h] of due) {
+  async due(now: number, limit: number): Promise<string[]> {
+    return [...this.held.entries()]
+      .filter(([, h]) => h.dueAt <= now)
+      .sort((a, b) => a[1].dueAt - b[1].dueAt || a[1].seq - b[1].seq)
+      .slice(0, limit)
+      .map(([subject]) => subject);
+  }
+
+  async settle(release: readonly string[], drop: readonly string[], now: number, queueMax: number): Promise<number> {
+    let queued = 0;
+    for (const subject of release) {
+      const h = this.held.get(subject);
+      if (!h) continue;
       this.held.delete(subject);
       this.enqueue(h.item, now, queueMax);
+      queued++;
     }
-    return due.length;
+    for (const subject of drop) this.held.delete(subject);
+    return queued;
   }
 
   private enqueue(item: OutboxItem, now: number, queueMax: number): number {
@@ -108,6 +120,11 @@ export class MemoryWebhookStore implements WebhookStore {
       out.push(structuredClone(l));
     }
     return out;
+  }
+
+  async letter(id: string, now: number, ttlMs: number): Promise<DeadLetter | undefined> {
+    const l = this.letters.get(id);
+    return l && l.failedAt >= now - ttlMs ? structuredClone(l) : undefined;
   }
 
   async replay(id: string, now: number): Promise<DeadLetter | undefined> {

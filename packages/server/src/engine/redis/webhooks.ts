@@ -56,8 +56,13 @@ export class RedisWebhookStore implements WebhookStore {
     });
   }
 
-  release(now: number, queueMax: number, limit: number): Promise<number> {
-    return this.ops.run('webhooks.release', async () => (await this.scripts.release(this.base, now, queueMax, limit)) as number);
+  due(now: number, limit: number): Promise<string[]> {
+    return this.ops.run('webhooks.due', () => this.client.zrangebyscore(`${this.base}due`, '-inf', now * 1000 + 999, 'LIMIT', 0, limit));
+  }
+
+  settle(release: readonly string[], drop: readonly string[], now: number, queueMax: number): Promise<number> {
+    if (release.length === 0 && drop.length === 0) return Promise.resolve(0);
+    return this.ops.run('webhooks.settle', async () => (await this.scripts.release(this.base, now, queueMax, release.length, ...release, ...drop)) as number);
   }
 
   active(): Promise<string[]> {
@@ -97,6 +102,14 @@ export class RedisWebhookStore implements WebhookStore {
       if (ids.length === 0) return [];
       const raws = await this.client.hmget(`${this.base}dl`, ...ids);
       return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DeadLetter).filter((l) => l.failedAt >= now - ttlMs);
+    });
+  }
+
+  letter(id: string, now: number, ttlMs: number): Promise<DeadLetter | undefined> {
+    return this.ops.run('webhooks.letter', async () => {
+      const raw = await this.client.hget(`${this.base}dl`, id);
+      const l = raw === null ? undefined : (JSON.parse(raw) as DeadLetter);
+      return l && l.failedAt >= now - ttlMs ? l : undefined;
     });
   }
 
