@@ -36,7 +36,7 @@ export interface ServerApiDeps {
   /** What the API reads of the deployment (default: the engine's shared state). */
   view?: ClusterView;
   /** The webhooks' dead letters (absent: the routes answer NOT_FOUND for every letter and list none). */
-  webhooks?: Pick<Webhooks, 'deadLetters'>;
+  webhooks?: Pick<Webhooks, 'deadLetters' | 'tap'>;
 }
 
 /**
@@ -67,7 +67,7 @@ export function createServerApi(deps: ServerApiDeps) {
   const view = deps.view ?? createClusterView(engine);
   const limits = createApiLimits({ config, rateLimiter: engine.rateLimiter, metrics });
   const keys: readonly ApiKey[] = config.api.keys.map((k) => apiKey(k.tenant, k.key));
-  const publishDeps = { config, stream: engine.stream, metrics };
+  const publishDeps = { config, stream: engine.stream, metrics, ...(deps.webhooks && { onPublished: deps.webhooks.tap.published }) };
 
   const roomOf = (call: Call): RoomKey => {
     const room = call.params.room as string;
