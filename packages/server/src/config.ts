@@ -10,7 +10,9 @@ import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import { envSchema, parseUrl, type Env } from './config-schema.js';
-import { endpoint, eventsSchema, MIN_WEBHOOK_SECRET, parseEndpointsFile, prefixesSchema, type WebhookEndpoint } from './webhooks/endpoints.js';
+import { endpoint, eventsSchema, MIN_WEBHOOK_SECRET, parseEndpointsFile, prefixesSchema, type WebhookEndpoint, type WebhooksConfig } from './webhooks/endpoints.js';
+
+export type { WebhooksConfig } from './webhooks/endpoints.js';
 
 export { httpUrl, readableFile, urlOf } from './config-schema.js';
 
@@ -87,31 +89,6 @@ export interface BackendAuthConfig {
   failurePolicy: 'refuse' | 'allow';
   /** Consecutive failures that open the circuit (0: never), and how long it stays open before one trial call. */
   breaker: { failures: number; cooldownMs: number };
-}
-
-/** Webhooks (WEBHOOK_URL, WEBHOOKS_FILE): where events go, and how they are batched, retried and kept. */
-export interface WebhooksConfig {
-  /** WEBHOOK_URL first (every tenant), then the entries of WEBHOOKS_FILE; empty: no events are made. */
-  endpoints: readonly WebhookEndpoint[];
-  /** Events per request at most. */
-  batchSize: number;
-  /** A batch shorter than batchSize waits this long for more (ms). */
-  batchWaitMs: number;
-  /** A request not answered within this is a failure (ms). */
-  timeoutMs: number;
-  /** A batch is retried for this long after its first failure, then dead-lettered (ms). */
-  retryForMs: number;
-  /** Backoff: a random wait up to min(maxDelay, base x 2^attempt) (full jitter). */
-  retryBaseMs: number;
-  retryMaxDelayMs: number;
-  /** member.left, room.vacated and user.offline wait this long; a return within it cancels both (ms). */
-  leaveGraceMs: number;
-  /** Endpoints delivered to at once by one instance. */
-  concurrency: number;
-  /** Events queued per endpoint at most (more are dropped and counted). */
-  queueMax: number;
-  deadLetterMax: number;
-  deadLetterTtlMs: number;
 }
 
 export interface Config {

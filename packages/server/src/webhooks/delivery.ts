@@ -9,12 +9,11 @@
  * another instance sends it once the lease runs out (the receiver may get it twice: same ids).
  */
 import { randomBytes } from 'node:crypto';
-import type { WebhooksConfig } from '../config.js';
 import type { DeadLetter, QueuedEvent, WebhookStore } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { signedHeaders } from '../signing.js';
-import type { WebhookEndpoint } from './endpoints.js';
+import type { WebhookEndpoint, WebhooksConfig } from './endpoints.js';
 
 export interface DeliveryDeps {
   store: WebhookStore;

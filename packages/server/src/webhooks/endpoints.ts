@@ -41,6 +41,31 @@ export interface WebhookEndpoint {
   roomPrefixes?: readonly string[];
 }
 
+/** Webhooks (WEBHOOK_URL, WEBHOOKS_FILE): where events go, and how they are batched, retried and kept. */
+export interface WebhooksConfig {
+  /** WEBHOOK_URL first (every tenant), then the entries of WEBHOOKS_FILE; empty: no events are made. */
+  endpoints: readonly WebhookEndpoint[];
+  /** Events per request at most. */
+  batchSize: number;
+  /** A batch shorter than batchSize waits this long for more (ms). */
+  batchWaitMs: number;
+  /** A request not answered within this is a failure (ms). */
+  timeoutMs: number;
+  /** A batch is retried for this long after its first failure, then dead-lettered (ms). */
+  retryForMs: number;
+  /** Backoff: a random wait up to min(maxDelay, base x 2^attempt) (full jitter). */
+  retryBaseMs: number;
+  retryMaxDelayMs: number;
+  /** member.left, room.vacated and user.offline wait this long; a return within it cancels both (ms). */
+  leaveGraceMs: number;
+  /** Endpoints delivered to at once by one instance. */
+  concurrency: number;
+  /** Events queued per endpoint at most (more are dropped and counted). */
+  queueMax: number;
+  deadLetterMax: number;
+  deadLetterTtlMs: number;
+}
+
 export function endpointId(tenantId: string | undefined, url: string): string {
   return createHash('sha256').update(`${tenantId ?? '*'}\n${url}`).digest('hex').slice(0, 16);
 }

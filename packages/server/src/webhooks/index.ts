@@ -6,11 +6,11 @@
  * and `room.vacated` come from the presence sweep like any other leave).
  */
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import type { WebhooksConfig } from '../config.js';
 import type { DeadLetter, Engine, PresenceChange, RoomKey } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createDelivery } from './delivery.js';
+import type { WebhooksConfig } from './endpoints.js';
 import { messageEvent, parseSubject, presenceEvents, toOutbox, userEvent, type Subject, type WebhookEvent } from './events.js';
 
 export type { WebhookEvent } from './events.js';
