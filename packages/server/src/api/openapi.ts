@@ -4,7 +4,7 @@
  */
 import { CLIENT_MESSAGE_ID_PATTERN, DEFAULT_HISTORY_LIMIT, ERROR_CODES, MAX_HISTORY_LIMIT, PRESENCE_STATUSES, ROOM_NAME_PATTERN, TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import { DEAD_LETTER_ID_PATTERN, DEFAULT_DEAD_LETTER_PAGE, DEFAULT_PAGE, MAX_BATCH_MESSAGES, MAX_DEAD_LETTER_PAGE, MAX_PAGE, MAX_USER_ID } from './schemas.js';
-import { WEBHOOK_EVENT_TYPES } from '../webhooks/endpoints.js';
+import { WEBHOOK_EVENT_TYPES } from '../webhook-endpoints.js';
 
 type Schema = Record<string, unknown>;
 

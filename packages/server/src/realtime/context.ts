@@ -66,4 +66,6 @@ export interface RealtimeDeps {
   lifecycle: Lifecycle;
   /** Told of presence changes, connections and messages, to make webhook events of them. */
   webhooks?: WebhookTap;
+  /** Called once a connection is established, with every listener it keeps in place (the transport tuning's per-connection patches). */
+  established?: (socket: IoSocket) => void;
 }

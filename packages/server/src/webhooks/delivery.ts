@@ -13,7 +13,7 @@ import type { DeadLetter, QueuedEvent, WebhookStore } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { signedHeaders } from '../signing.js';
-import type { WebhookEndpoint, WebhooksConfig } from './endpoints.js';
+import type { WebhookEndpoint, WebhooksConfig } from '../webhook-endpoints.js';
 
 export interface DeliveryDeps {
   store: WebhookStore;

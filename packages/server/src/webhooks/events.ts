@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PresenceInfo, RoomMessage } from '@intelgraph/websocket-protocol';
 import type { OutboxItem, PresenceChange, RoomKey } from '../engine/types.js';
-import { wants, type WebhookEndpoint, type WebhookEventType } from './endpoints.js';
+import { wants, type WebhookEndpoint, type WebhookEventType } from '../webhook-endpoints.js';
 
 /** The body's `events[]` entries, as delivered. */
 export interface WebhookEvent {

@@ -10,7 +10,7 @@ import type { DeadLetter, Engine, PresenceChange, RoomKey } from '../engine/type
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createDelivery } from './delivery.js';
-import type { WebhooksConfig } from './endpoints.js';
+import type { WebhooksConfig } from '../webhook-endpoints.js';
 import { messageEvent, parseSubject, presenceEvents, toOutbox, userEvent, type Subject, type WebhookEvent } from './events.js';
 
 export type { WebhookEvent } from './events.js';
