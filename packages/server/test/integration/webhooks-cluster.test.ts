@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, API_KEYS, KEYS } from '../helpers/api.js';
 import { connect, request, sleep, until, type TestSocket } from '../helpers/clients.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -32,6 +33,10 @@ describe('webhooks on three instances sharing Redis', () => {
       WEBHOOK_BATCH_SIZE: '5',
       WEBHOOK_TIMEOUT: '2000',
       WEBHOOK_LEAVE_GRACE: String(GRACE),
+      WEBHOOK_RETRY_FOR: '3',
+      WEBHOOK_RETRY_BASE: '100',
+      WEBHOOK_RETRY_MAX_DELAY: '500',
+      API_KEYS,
     };
     for (const name of ['a', 'b', 'c']) servers.push(await startServerProcess({ ...env, SERVER_ID: `wh-${name}-${process.pid}` }));
   }, 90_000);
@@ -122,4 +127,26 @@ describe('webhooks on three instances sharing Redis', () => {
     expect(hall[0]).toBe('room.occupied');
     expect(hall.indexOf('room.vacated')).toBe(hall.length - 1);
   }, 180_000);
+
+  it('retries a receiver answering 500 from one instance, dead-letters the batch where every instance sees it, and replays it', async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    rx.mode = 'fail';
+    const before = rx.requests.length;
+    await join(a.url, 'zoe', []);
+    type Letters = { deadLetters: { id: string; attempts: number; lastError: string; events: ReceivedEvent[] }[] };
+    const letters = async (url: string) => (await api<Letters>(url, 'GET', '/webhooks/dead-letters', { key: KEYS.acme })).body.deadLetters;
+    await until(async () => (await letters(b.url)).length === 1, 30_000, 'a dead letter');
+    const [letter] = await letters(a.url);
+    expect(letter?.lastError).toBe('status 500');
+    expect(about(letter?.events ?? [], 'user.online', { userId: 'zoe' })).toHaveLength(1);
+    const id = letter?.events[0]?.id as string;
+    // Every attempt (by whichever instance held the endpoint) carried the same id; none was accepted.
+    const attempts = rx.requests.slice(before).filter((r) => r.events.some((e) => e.id === id));
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(attempts.every((r) => r.signed)).toBe(true);
+    rx.mode = 'ok';
+    expect((await api(b.url, 'POST', `/webhooks/dead-letters/${letter?.id}/replay`, { key: KEYS.acme })).status).toBe(200);
+    await until(() => rx.requests.slice(before + attempts.length).some((r) => r.events.some((e) => e.id === id)), 15_000, 'the replay');
+    expect(await letters(a.url)).toEqual([]);
+  }, 90_000);
 });
