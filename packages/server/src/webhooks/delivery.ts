@@ -23,6 +23,9 @@ export interface DeliveryDeps {
   logger: Logger;
 }
 
+/** How long an instance leaves an endpoint delivered by another before asking for its lease again. */
+const RETRY_LEASE_MS = 2000;
+
 /** The outcome of one request. */
 type Attempt = { ok: true } | { ok: false; error: string };
 
@@ -43,6 +46,8 @@ export function createDelivery(deps: DeliveryDeps) {
   const endpoints = new Map(config.endpoints.map((e) => [e.id, e]));
   /** Endpoints this instance delivers to now. */
   const running = new Map<string, Promise<void>>();
+  /** Endpoints whose lease another instance held, and until when not to ask again (ms). */
+  const elsewhere = new Map<string, number>();
   // Long enough for a request and the renewal between two; renewed every third of it while delivering.
   const leaseMs = config.timeoutMs + 10_000;
   const inFlight = new Set<AbortController>();
@@ -164,8 +169,13 @@ export function createDelivery(deps: DeliveryDeps) {
       if (stopped || running.size >= config.concurrency) return;
       const endpoint = endpoints.get(id);
       // A queue of an endpoint no longer configured stays until it is configured again.
-      if (!endpoint || running.has(id)) continue;
-      if (!(await store.lease(id, serverId, leaseMs))) continue;
+      if (!endpoint || running.has(id) || (elsewhere.get(id) ?? 0) > Date.now()) continue;
+      if (!(await store.lease(id, serverId, leaseMs))) {
+        // Held by another instance: asked again a while later, not every round.
+        elsewhere.set(id, Date.now() + RETRY_LEASE_MS);
+        continue;
+      }
+      elsewhere.delete(id);
       const run = drain(endpoint)
         .catch((err: unknown) => logger.warn({ err, endpoint: endpoint.url }, 'webhook delivery interrupted'))
         .finally(() => running.delete(id));
