@@ -100,7 +100,7 @@ const PARTNER: Partial<Record<WebhookEventType, WebhookEventType>> = {
  * a cancelled pair must cancel everywhere).
  */
 export function toOutbox(derived: readonly Derived[], endpoints: readonly WebhookEndpoint[], now: number): OutboxItem[] {
-  const time = new Date(now).toISOString();
+  let time: string | undefined;
   const items: OutboxItem[] = [];
   for (const d of derived) {
     const targets = endpoints.filter((e) => wants(e, d.type, d.tenantId, d.room)).map((e) => e.id);
@@ -108,6 +108,7 @@ export function toOutbox(derived: readonly Derived[], endpoints: readonly Webhoo
       const partner = d.hold && PARTNER[d.type];
       if (!partner || !endpoints.some((e) => wants(e, partner, d.tenantId, d.room))) continue;
     }
+    time ??= new Date(now).toISOString();
     const event: WebhookEvent = { id: `evt_${randomUUID().replace(/-/g, '')}`, type: d.type, tenantId: d.tenantId, time, data: d.data };
     items.push({ id: event.id, json: JSON.stringify(event), endpoints: targets, ...(d.hold && { hold: d.hold }) });
   }
