@@ -51,7 +51,7 @@ export const TRACK_INTERVAL_MS = 5000;
 export const DEAD_AFTER_MS = 20_000;
 /** Users of a dead instance handled per store call; held leaves settled per round. */
 const REAP_BATCH = 100;
-const SETTLE_BATCH = 200;
+const SETTLE_BATCH = 500;
 /** The lease of the instance that settles held leaves (endpoint ids are hex: no clash). */
 const SETTLE_LEASE = '@settle';
 
@@ -124,13 +124,12 @@ export function createWebhooks(deps: WebhookDeps) {
     const now = Date.now();
     const due = await store.due(now, SETTLE_BATCH);
     if (due.length === 0) return;
-    const release: string[] = [];
-    const drop: string[] = [];
-    for (const s of due) {
+    // Checked together (one round trip's wait for the batch), queued in the order they were held.
+    const gone = await Promise.all(due.map((s) => {
       const subject = parseSubject(s);
-      (subject === undefined || (await stillGone(subject, now)) ? release : drop).push(s);
-    }
-    await store.settle(release, drop, Date.now(), config.queueMax);
+      return subject === undefined ? true : stillGone(subject, now);
+    }));
+    await store.settle(due.filter((_, i) => gone[i]), due.filter((_, i) => !gone[i]), Date.now(), config.queueMax);
   }
 
   /** Keeps this instance's users tracked (re-tracks them all when the store lost them). */
