@@ -63,6 +63,7 @@ export function createDelivery(deps: DeliveryDeps) {
         resolve();
       };
       const timer = setTimeout(done, ms);
+      timer.unref();
       sleepers.add(done);
     });
 
@@ -146,6 +147,7 @@ export function createDelivery(deps: DeliveryDeps) {
         () => (held = false),
       );
     }, Math.floor(leaseMs / 3));
+    renew.unref();
     try {
       while (!stopped && held) {
         const batch = await store.peek(endpoint.id, config.batchSize);
