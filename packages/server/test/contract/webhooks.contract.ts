@@ -131,6 +131,29 @@ export function webhooksContract(name: string, factory: WebhooksFactory): void {
       expect(await a.deadLetters({ limit: 10 }, now, 10 * LIMITS.ttlMs)).toHaveLength(1);
     });
 
+    it('pages through letters of the same millisecond stored out of id order, each once', async () => {
+      const now = Date.now();
+      const at = (suffix: string): DeadLetter => ({
+        id: `dl_${String(now).padStart(13, '0')}_${suffix}`,
+        tenantId: 'acme',
+        endpoint: ep,
+        url: 'http://receiver.invalid/hooks',
+        events: [],
+        attempts: 1,
+        lastError: 'status 500',
+        failedAt: now,
+      });
+      await a.deadLetter(ep, [], [at('ffffffffffff')], LIMITS, now);
+      await a.deadLetter(ep, [], [at('000000000000')], LIMITS, now);
+      const seen: string[] = [];
+      let before: string | undefined;
+      for (let page = await a.deadLetters({ limit: 1 }, now, LIMITS.ttlMs); page.length > 0; page = await a.deadLetters({ limit: 1, ...(before !== undefined && { before }) }, now, LIMITS.ttlMs)) {
+        seen.push(...page.map((l) => l.id));
+        before = page[page.length - 1]?.id;
+      }
+      expect(seen.filter((id) => id.startsWith(`dl_${String(now).padStart(13, '0')}`))).toEqual([at('ffffffffffff').id, at('000000000000').id]);
+    });
+
     it("tracks each instance's users, lists silent instances and hands their users out once", async () => {
       const now = Date.now();
       const dead = `${ep}-dead`;

@@ -12,7 +12,7 @@ export class MemoryWebhookStore implements WebhookStore {
   private readonly queues = new Map<string, QueuedEvent[]>();
   private readonly held = new Map<string, Held>();
   private readonly leases = new Map<string, { owner: string; until: number }>();
-  /** Letters by id; a Map keeps insertion order, which is id order (ids start with the failure time). */
+  /** Letters by id (ids start with the failure time: their order is the failures' order). */
   private readonly letters = new Map<string, DeadLetter>();
   private readonly servers = new Map<string, { seenAt: number; users: Set<string> }>();
   private seq = 0;
@@ -91,8 +91,14 @@ export class MemoryWebhookStore implements WebhookStore {
     return n;
   }
 
+  /** Letter ids, oldest first. */
+  private ids(): string[] {
+    return [...this.letters.keys()].sort();
+  }
+
   private prune(limits: DeadLetterLimits, now: number): void {
-    for (const [id, l] of this.letters) {
+    for (const id of this.ids()) {
+      const l = this.letters.get(id) as DeadLetter;
       if (this.letters.size <= limits.max && l.failedAt >= now - limits.ttlMs) break;
       this.letters.delete(id);
     }
@@ -112,7 +118,7 @@ export class MemoryWebhookStore implements WebhookStore {
 
   async deadLetters(query: DeadLetterQuery, now: number, ttlMs: number): Promise<DeadLetter[]> {
     const out: DeadLetter[] = [];
-    for (const l of [...this.letters.values()].reverse()) {
+    for (const l of this.ids().reverse().map((id) => this.letters.get(id) as DeadLetter)) {
       if (out.length >= query.limit) break;
       if (l.failedAt < now - ttlMs) continue;
       if (query.before !== undefined && l.id >= query.before) continue;
