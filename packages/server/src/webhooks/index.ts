@@ -6,7 +6,7 @@
  * and `room.vacated` come from the presence sweep like any other leave).
  */
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
-import type { DeadLetter, Engine, PresenceChange, RoomKey } from '../engine/types.js';
+import type { DeadLetter, Engine, OutboxItem, PresenceChange, RoomKey } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createDelivery } from './delivery.js';
@@ -52,6 +52,8 @@ export const DEAD_AFTER_MS = 20_000;
 /** Users of a dead instance handled per store call; held leaves settled per round. */
 const REAP_BATCH = 100;
 const SETTLE_BATCH = 500;
+/** Events written to the outbox per store call at most. */
+const ADD_BATCH = 500;
 /** The lease of the instance that settles held leaves (endpoint ids are hex: no clash). */
 const SETTLE_LEASE = '@settle';
 
@@ -64,22 +66,37 @@ export function createWebhooks(deps: WebhookDeps) {
   /** This instance's connections per user, to keep the users of this instance tracked. */
   const local = new Map<string, number>();
 
+  /** Events made in this turn of the event loop, written together (one store call for many changes under load). */
+  let pending: OutboxItem[] = [];
+  let flushing: NodeJS.Immediate | undefined;
+
   function emit(derived: Parameters<typeof toOutbox>[0]): void {
     if (!enabled || derived.length === 0) return;
-    const now = Date.now();
-    const items = toOutbox(derived, config.endpoints, now);
+    const items = toOutbox(derived, config.endpoints, Date.now());
     if (items.length === 0) return;
-    store.add(items, now, config.leaveGraceMs, config.queueMax).then(
-      (dropped) => {
-        const pairs = items.reduce((n, i) => n + i.endpoints.length, 0);
-        metrics.webhookEvents.inc({ outcome: 'queued' }, pairs - dropped);
-        if (dropped > 0) {
-          metrics.webhookEvents.inc({ outcome: 'dropped' }, dropped);
-          logger.warn({ dropped }, 'webhook queue full: events dropped');
-        }
-      },
-      (err: unknown) => logger.warn({ err, events: items.length }, 'webhook events not stored'),
-    );
+    pending.push(...items);
+    flushing ??= setImmediate(flush);
+  }
+
+  function flush(): void {
+    flushing = undefined;
+    const all = pending;
+    pending = [];
+    // In order, at most ADD_BATCH a call: calls on one connection run in the order they were made.
+    for (let i = 0; i < all.length; i += ADD_BATCH) {
+      const items = all.slice(i, i + ADD_BATCH);
+      store.add(items, Date.now(), config.leaveGraceMs, config.queueMax).then(
+        (dropped) => {
+          const pairs = items.reduce((n, item) => n + item.endpoints.length, 0);
+          metrics.webhookEvents.inc({ outcome: 'queued' }, pairs - dropped);
+          if (dropped > 0) {
+            metrics.webhookEvents.inc({ outcome: 'dropped' }, dropped);
+            logger.warn({ dropped }, 'webhook queue full: events dropped');
+          }
+        },
+        (err: unknown) => logger.warn({ err, events: items.length }, 'webhook events not stored'),
+      );
+    }
   }
 
   const tap: WebhookTap = {
@@ -208,6 +225,8 @@ export function createWebhooks(deps: WebhookDeps) {
       });
     },
     async stop(): Promise<void> {
+      if (flushing) clearImmediate(flushing);
+      flush();
       for (const t of timers.splice(0)) clearInterval(t);
       await delivery.stop();
     },
