@@ -15,7 +15,7 @@ import { drain } from './lifecycle/shutdown.js';
 import { listen } from './lifecycle/start.js';
 import { createLimits } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, tenantCounts, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
 import { createIoServer } from './http/io-server.js';
@@ -83,7 +83,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
   webhooks.start();
-  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger });
+  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger, counts: () => tenantCounts(metrics) });
 
   let closing: Promise<void> | undefined;
   const close = (quiet = false) =>

@@ -6,11 +6,19 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 
+const boolText = () => z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' });
+const truthy = (v: string) => v === 'true' || v === '1' || v === 'yes';
+
 export const bool = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  boolText()
     .default(def ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+    .transform(truthy);
+
+/** A boolean whose default depends on other variables (undefined when unset). */
+export const optionalBool = () =>
+  boolText()
+    .optional()
+    .transform((v) => (v === undefined ? undefined : truthy(v)));
 
 export const int = (def: number, min: number, max: number) =>
   z
@@ -211,6 +219,8 @@ export const envSchema = z.object({
   PRESENCE_UPDATE_INTERVAL: int(250, 0, 60_000),
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
+  /** Unset: on in development and test, off in production (config.ts). */
+  CONSOLE_ENABLED: optionalBool(),
   WS_PER_MESSAGE_DEFLATE: bool(false),
   TRANSPORT_TUNING: transportTuning(),
 });

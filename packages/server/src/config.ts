@@ -110,6 +110,17 @@ export interface Config {
   perMessageDeflate: boolean;
   /** The patches to socket.io / engine.io / ws internals to apply (TRANSPORT_TUNING); empty: none. */
   transportTuning: readonly TransportPatchName[];
+  /** The demo at `/` and the admin view at `/admin` (CONSOLE_ENABLED; default: on except in production). */
+  console: ConsoleConfig;
+}
+
+export interface ConsoleConfig {
+  enabled: boolean;
+  /**
+   * `POST /dev/token` mints tokens for any user and tenant: only with a secret generated for this
+   * process (no JWT_SECRET) outside production, where no token it mints is valid anywhere else.
+   */
+  devTokens: boolean;
 }
 
 /** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
@@ -180,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
     transportTuning: r.TRANSPORT_TUNING,
+    console: consoleConfig(r, prod, jwt),
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
@@ -285,6 +297,12 @@ function jwtConfig(r: Env, prod: boolean, s: Secrets): JwtConfig {
     ...(r.JWT_ISSUER !== undefined && { issuer: r.JWT_ISSUER }),
     ...(r.JWT_AUDIENCE !== undefined && { audience: r.JWT_AUDIENCE }),
   };
+}
+
+/** CONSOLE_ENABLED (on by default outside production), and whether the development token endpoint exists. */
+function consoleConfig(r: Env, prod: boolean, jwt: JwtConfig): ConsoleConfig {
+  const enabled = r.CONSOLE_ENABLED ?? !prod;
+  return { enabled, devTokens: enabled && !prod && jwt.secretGenerated };
 }
 
 /** API_KEYS (one entry a line or comma-separated in API_KEYS_FILE) and API_KEY, the API's limits, and how long revocations last. */

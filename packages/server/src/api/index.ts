@@ -40,11 +40,11 @@ export interface ServerApiDeps {
 }
 
 /**
- * Who may call a route: anyone (the OpenAPI document), a key acting on one tenant, an operator key
- * only, or `tenants`: a tenant key on its tenant, an operator key on the tenant `?tenantId=` names
- * or, without it, on every tenant (`tenantId` is then '').
+ * Who may call a route: anyone (the OpenAPI document), any key (about itself), a key acting on one
+ * tenant, an operator key only, or `tenants`: a tenant key on its tenant, an operator key on the
+ * tenant `?tenantId=` names or, without it, on every tenant (`tenantId` is then '').
  */
-type Scope = 'public' | 'tenant' | 'operator' | 'tenants';
+type Scope = 'public' | 'key' | 'tenant' | 'operator' | 'tenants';
 
 interface Call {
   req: IncomingMessage;
@@ -53,6 +53,8 @@ interface Call {
   query: URLSearchParams;
   /** The tenant acted on (tenant-scoped routes; '' for every tenant). */
   tenantId: string;
+  /** The key presented (every route but public ones). */
+  key?: ApiKey;
 }
 
 interface Handler {
@@ -91,6 +93,7 @@ export function createServerApi(deps: ServerApiDeps) {
   const route = (method: Route<Handler>['method'], path: string, scope: Scope, run: Handler['run']): Route<Handler> => ({ method, path, handler: { scope, run } });
   const routes: Route<Handler>[] = [
     route('GET', '/openapi.json', 'public', async () => openApiDocument()),
+    route('GET', '/key', 'key', async (call) => ({ tenant: call.key?.tenant ?? '', operator: call.key?.tenant === '*' })),
     route('POST', '/rooms/{room}/messages', 'tenant', async (call) => {
       const key = roomOf(call);
       return publishBackendMessage(publishDeps, key, check(bodies.message, await bodyOf(call)));
@@ -186,12 +189,21 @@ export function createServerApi(deps: ServerApiDeps) {
     }),
     route('GET', '/instances', 'operator', async () => ({ instances: await view.instances() })),
     route('GET', '/tenants', 'operator', async () => {
-      const byTenant = new Map<string, number>();
+      // Tenant ids come from tokens: a Map, so `__proto__` is a tenant like any other.
+      const byTenant = new Map<string, { tenantId: string; connections: number; messages: number; refused: number }>();
+      const of = (tenantId: string) => {
+        let t = byTenant.get(tenantId);
+        if (!t) byTenant.set(tenantId, (t = { tenantId, connections: 0, messages: 0, refused: 0 }));
+        return t;
+      };
       for (const i of await view.instances()) {
-        for (const [t, n] of Object.entries(i.connectionsByTenant)) byTenant.set(t, (byTenant.get(t) ?? 0) + n);
+        for (const [t, n] of Object.entries(i.connectionsByTenant)) of(t).connections += n;
+        for (const [t, c] of Object.entries(i.countsByTenant ?? {})) {
+          of(t).messages += c.messages;
+          of(t).refused += c.refused;
+        }
       }
-      const tenants = [...byTenant].map(([tenantId, connections]) => ({ tenantId, connections }));
-      return { tenants: tenants.sort((a, b) => b.connections - a.connections || compareText(a.tenantId, b.tenantId)) };
+      return { tenants: [...byTenant.values()].sort((a, b) => b.connections - a.connections || compareText(a.tenantId, b.tenantId)) };
     }),
   ];
   const router = new Router(routes);
@@ -253,14 +265,15 @@ export function createServerApi(deps: ServerApiDeps) {
   async function serve(req: IncomingMessage, res: ServerResponse, url: URL, route: Route<Handler>, params: Record<string, string>): Promise<void> {
     const { scope } = route.handler;
     let tenantId = '';
+    let key: ApiKey | undefined;
     if (scope !== 'public') {
       if (keys.length === 0) throw new CodedError('FORBIDDEN', 'The server API is disabled: set API_KEYS');
-      const key = authenticateApiKey(keys, req);
+      key = authenticateApiKey(keys, req);
       if (scope === 'operator' && key.tenant !== '*') throw new CodedError('FORBIDDEN', 'This route needs an operator key (*:key)');
       await limits.takeCall(key.id);
       if (scope === 'tenant' || scope === 'tenants') tenantId = tenantOf(key, url.searchParams, scope === 'tenants');
     }
-    const body = await route.handler.run({ req, res, params, query: url.searchParams, tenantId });
+    const body = await route.handler.run({ req, res, params, query: url.searchParams, tenantId, ...(key && { key }) });
     send(res, 200, body);
   }
 

@@ -110,9 +110,14 @@ const schemas: Record<string, Schema> = {
     lifecycle: { enum: ['running', 'draining', 'closed'] },
     connections: int(),
     connectionsByTenant: { type: 'object', additionalProperties: { type: 'integer' } },
+    countsByTenant: {
+      type: 'object',
+      description: 'per tenant since the instance started: room:send events received and client events refused (the tenants with the most messages)',
+      additionalProperties: object({ messages: int(), refused: int() }),
+    },
     eventLoopLagMs: { type: 'number' },
     updatedAt: ms('last report'),
-  }),
+  }, ['serverId', 'startedAt', 'lifecycle', 'connections', 'connectionsByTenant', 'eventLoopLagMs', 'updatedAt']),
 };
 
 const param = (name: string, where: 'path' | 'query', schema: Schema, description: string, required = where === 'path'): Schema => ({ name, in: where, required, description, schema });
@@ -154,6 +159,13 @@ export function openApiDocument(): Record<string, unknown> {
     components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key of API_KEYS (or API_KEY)' } }, schemas },
     paths: {
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': ok({ type: 'object' }, 'the OpenAPI document') } } },
+      '/key': {
+        get: {
+          operationId: 'key',
+          summary: 'The key presented: the tenant it acts on, or `*` for an operator key',
+          responses: { '200': ok(object({ tenant: str('a tenant id, or * (operator)'), operator: { type: 'boolean' } }), 'the key is valid'), ...errors() },
+        },
+      },
       '/rooms/{room}/messages': {
         parameters: [params.room, params.tenantId],
         post: {
@@ -274,8 +286,23 @@ export function openApiDocument(): Record<string, unknown> {
       '/tenants': {
         get: {
           operationId: 'tenants',
-          summary: 'Tenants with their connection counts (operator key)',
-          responses: { '200': ok(object({ tenants: arrayOf(object({ tenantId: str(), connections: int() })) }), 'by connections, largest first'), ...errors() },
+          summary: 'Tenants with their connections, and their messages and refusals summed over the live instances (operator key)',
+          responses: {
+            '200': ok(
+              object({
+                tenants: arrayOf(
+                  object({
+                    tenantId: str(),
+                    connections: int(),
+                    messages: int('room:send events received by the live instances since each started (a rate is the difference of two reads over the time between them)'),
+                    refused: int('client events answered with an error code by the live instances since each started'),
+                  }),
+                ),
+              }),
+              'by connections, largest first',
+            ),
+            ...errors(),
+          },
         },
       },
     },

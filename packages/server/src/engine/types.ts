@@ -369,6 +369,12 @@ export interface InstanceRecord {
   connections: number;
   /** Connections by tenant, the largest `MAX_TENANTS_PER_INSTANCE_RECORD` tenants only. */
   connectionsByTenant: Record<string, number>;
+  /**
+   * Per tenant since the instance started: `room:send` events received and client events refused
+   * (the tenants with the most messages, `MAX_TENANTS_PER_INSTANCE_RECORD` at most). Absent in
+   * records of instances that do not count.
+   */
+  countsByTenant?: Record<string, { messages: number; refused: number }>;
   /** Event loop delay (p99 over the last interval), ms. */
   eventLoopLagMs: number;
   /** When the record was published (ms). */

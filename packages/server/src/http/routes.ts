@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
 import { publishBackendMessage, type PublishDeps } from './publish.js';
 import { apiKey, authenticateApiKey } from '../auth/api-keys.js';
+import { createConsoleRoutes } from './console.js';
 import { createOriginPolicy } from './origin.js';
 import { bearerMatches, messageBodyLimit, readJson, send, sendError } from './respond.js';
 
@@ -143,6 +144,7 @@ export function createHttpHandler(deps: HttpDeps) {
     ['/metrics', new Map([['GET', (_req, res) => scrape(res)]])],
     ['/stats', new Map([['GET', stats]])],
     ['/api/publish', new Map([['POST', publish]])],
+    ...createConsoleRoutes({ config, metrics, logger }),
   ]);
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
