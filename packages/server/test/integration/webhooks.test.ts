@@ -31,7 +31,7 @@ afterEach(async () => {
 
 const types = (events: readonly ReceivedEvent[]) => events.map((e) => e.type);
 
-describe('webhooks (embedded engine)', () => {
+describe('webhooks (embedded engine)', { timeout: 90_000 }, () => {
   it('sends every kind of event, signed, batched, once each, in order per room', async () => {
     const rx = await receiver();
     srv = await startTestServer({
