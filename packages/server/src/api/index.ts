@@ -173,8 +173,9 @@ export function createServerApi(deps: ServerApiDeps) {
     }),
     route('GET', '/webhooks/dead-letters', 'tenants', async (call) => {
       const q = check(queries.deadLetters, queryOf(call), 'query');
-      if (!deps.webhooks) return { deadLetters: [], cursor: null };
-      return deps.webhooks.deadLetters.list({ limit: q.limit, ...(call.tenantId !== '' && { tenantId: call.tenantId }), ...(q.cursor !== undefined && { cursor: q.cursor }) });
+      // Not an error: a console shows "not configured" without a failed request in its log.
+      if (!webhooksConfigured()) return { deadLetters: [], cursor: null, configured: false };
+      return webhooksOn().list({ limit: q.limit, ...(call.tenantId !== '' && { tenantId: call.tenantId }), ...(q.cursor !== undefined && { cursor: q.cursor }) });
     }),
     route('POST', '/webhooks/dead-letters/{id}/replay', 'tenants', async (call) => {
       const letters = await letterOf(call);
@@ -208,12 +209,19 @@ export function createServerApi(deps: ServerApiDeps) {
   ];
   const router = new Router(routes);
 
+  /** The dead letters; NOT_FOUND on a server without webhook endpoints (WEBHOOK_URL, WEBHOOKS_FILE): there is no letter to act on. */
+  const webhooksConfigured = () => deps.webhooks !== undefined && config.webhooks.endpoints.length > 0;
+  function webhooksOn(): Webhooks['deadLetters'] {
+    if (!deps.webhooks || !webhooksConfigured()) throw new CodedError('NOT_FOUND', 'Webhooks are not configured on this server');
+    return deps.webhooks.deadLetters;
+  }
+
   /** The dead letters, once the path's letter is known to exist for the call's tenant (NOT_FOUND otherwise: another tenant's letter is not revealed). */
   async function letterOf(call: Call): Promise<Webhooks['deadLetters']> {
     const id = call.params.id as string;
     if (!DEAD_LETTER_ID_PATTERN.test(id)) throw new CodedError('INVALID_PAYLOAD', 'Invalid dead letter id');
-    const letters = deps.webhooks?.deadLetters;
-    if (!letters || !(await letters.get(id, call.tenantId === '' ? undefined : call.tenantId))) throw new CodedError('NOT_FOUND', 'No such dead letter');
+    const letters = webhooksOn();
+    if (!(await letters.get(id, call.tenantId === '' ? undefined : call.tenantId))) throw new CodedError('NOT_FOUND', 'No such dead letter');
     return letters;
   }
 

@@ -259,7 +259,17 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Webhook batches that were not delivered within WEBHOOK_RETRY_FOR, newest first',
           parameters: [param('cursor', 'query', { type: 'string', pattern: DEAD_LETTER_ID_PATTERN.source }, 'the `cursor` of the previous page'), params.limit(DEFAULT_DEAD_LETTER_PAGE, MAX_DEAD_LETTER_PAGE)],
           responses: {
-            '200': ok(object({ deadLetters: arrayOf(ref('DeadLetter')), cursor: { type: ['string', 'null'], description: 'pass as `cursor` for the next page; null on the last page' } }), 'a page of dead letters'),
+            '200': ok(
+              object(
+                {
+                  deadLetters: arrayOf(ref('DeadLetter')),
+                  cursor: { type: ['string', 'null'], description: 'pass as `cursor` for the next page; null on the last page' },
+                  configured: { const: false, description: 'present on a server without webhook endpoints (the list is then empty)' },
+                },
+                ['deadLetters', 'cursor'],
+              ),
+              'a page of dead letters',
+            ),
             ...errors(badRequest),
           },
         },
@@ -269,7 +279,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'replayDeadLetter',
           summary: "Queue a dead letter's events again (same ids) and remove the letter",
-          responses: { '200': ok(object({ id: str(), replayed: int('events queued again') }), 'queued at the end of its endpoint\'s queue'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key']) },
+          responses: { '200': ok(object({ id: str(), replayed: int('events queued again') }), 'queued at the end of its endpoint\'s queue'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key, or webhooks not configured']) },
         },
       },
       '/webhooks/dead-letters/{id}': {
@@ -277,7 +287,7 @@ export function openApiDocument(): Record<string, unknown> {
         delete: {
           operationId: 'deleteDeadLetter',
           summary: 'Remove a dead letter without replaying it',
-          responses: { '200': ok(object({ id: str(), deleted: { const: true } }), 'removed'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key']) },
+          responses: { '200': ok(object({ id: str(), deleted: { const: true } }), 'removed'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key, or webhooks not configured']) },
         },
       },
       '/instances': {

@@ -175,6 +175,14 @@ describe('webhooks (embedded engine)', { timeout: 90_000 }, () => {
     expect(rx.requests.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('lists no dead letters, saying so, and finds none to replay on a server without webhook endpoints', async () => {
+    srv = await startTestServer({ API_KEYS });
+    const list = await api(srv.url, 'GET', '/webhooks/dead-letters', { key: KEYS.operator });
+    expect(list).toMatchObject({ status: 200, body: { deadLetters: [], cursor: null, configured: false } });
+    const replay = await api(srv.url, 'POST', '/webhooks/dead-letters/dl_1733026300512_9c0e1f2a3b4c/replay', { key: KEYS.acme });
+    expect(replay).toMatchObject({ status: 404, body: { error: 'NOT_FOUND', message: 'Webhooks are not configured on this server' } });
+  });
+
   it("sends each tenant's events to its endpoints of WEBHOOKS_FILE, filtered by event and room prefix", async () => {
     const { mkdtemp, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
