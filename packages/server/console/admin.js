@@ -224,6 +224,7 @@ async function deadLetters(first) {
     if (err instanceof ApiError && err.status === 404) return unavailable();
     throw err;
   }
+  if (page.configured === false) return unavailable();
   deadCursor = page.cursor ?? undefined;
   more.hidden = !deadCursor;
   const rows = page.deadLetters.map((d) => [

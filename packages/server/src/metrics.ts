@@ -210,12 +210,48 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       labelNames: ['route', 'status'] as const,
       registers: [registry],
     }),
+    webhookEvents: new client.Counter({
+      name: 'websocket_webhook_events_total',
+      help: 'Webhook events by outcome, counted once per endpoint: queued, dropped (the queue was full), delivered, dead_lettered',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new client.Counter({
+      name: 'websocket_webhook_deliveries_total',
+      help: 'Webhook requests by outcome: delivered (2xx) or failed (another status, no answer within WEBHOOK_TIMEOUT, a network error)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookRetries: new client.Counter({
+      name: 'websocket_webhook_retries_total',
+      help: 'Webhook batches scheduled for another attempt after a failure',
+      registers: [registry],
+    }),
+    webhookDeadLetters: new client.Counter({
+      name: 'websocket_webhook_dead_letters_total',
+      help: 'Dead letters stored (a batch not delivered within WEBHOOK_RETRY_FOR, one letter per tenant)',
+      registers: [registry],
+    }),
+    webhookLatency: new client.Histogram({
+      name: 'websocket_webhook_delivery_latency_ms',
+      help: 'Time from an event entering its endpoint queue to the receiver acknowledging it, in milliseconds',
+      buckets: [10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000],
+      registers: [registry],
+    }),
+    webhookRequestDuration: new client.Histogram({
+      name: 'websocket_webhook_request_duration_ms',
+      help: 'Webhook request duration in milliseconds, answered or not',
+      buckets: latencyBuckets.concat([5000, 10_000, 30_000]),
+      registers: [registry],
+    }),
     close() {
       lag.disable();
       registry.clear();
     },
   };
   for (const r of ['hit', 'miss']) m.historyRecoveries.inc({ result: r }, 0);
+  for (const o of ['queued', 'dropped', 'delivered', 'dead_lettered']) m.webhookEvents.inc({ outcome: o }, 0);
+  for (const o of ['delivered', 'failed']) m.webhookDeliveries.inc({ outcome: o }, 0);
   for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer', 'api_key', 'dev_token']) m.rateLimited.inc({ scope: s }, 0);
   return m;
 }

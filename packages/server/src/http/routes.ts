@@ -8,7 +8,7 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { publishBackendMessage } from './publish.js';
+import { publishBackendMessage, type PublishDeps } from './publish.js';
 import { apiKey, authenticateApiKey } from '../auth/api-keys.js';
 import { createConsoleRoutes } from './console.js';
 import { createOriginPolicy } from './origin.js';
@@ -22,6 +22,8 @@ export interface HttpDeps {
   lifecycle: Lifecycle;
   io: IoServer;
   startedAt: number;
+  /** Told of each message published here (the webhooks' `message.published`). */
+  onPublished?: PublishDeps['onPublished'];
   /** Routes served under a path prefix of their own (the server API under `/api/v1`). */
   mounted?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> };
 }
@@ -129,7 +131,7 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     const p = r.data;
     if (key.tenant !== '*' && key.tenant !== p.tenantId) throw new CodedError('FORBIDDEN', 'This API key cannot act on another tenant');
-    const result = await publishBackendMessage({ config, stream: engine.stream, metrics }, { tenantId: p.tenantId, room: p.room }, p);
+    const result = await publishBackendMessage({ config, stream: engine.stream, metrics, ...(deps.onPublished && { onPublished: deps.onPublished }) }, { tenantId: p.tenantId, room: p.room }, p);
     send(res, 200, { messageId: result.messageId });
   }
 

@@ -50,7 +50,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
       if (deps.backend) await deps.backend.connect(identity, handshakeConnection(socket.id, config.serverId, address, hs.headers));
-      await limits.acquireConnection(identity, socket.id, hs.issued);
+      const acquired = await limits.acquireConnection(identity, socket.id, hs.issued);
       // The revocation is read last: one recorded after this read is announced once the connection is registered.
       const refusal = deps.lifecycle.accepting
         ? await assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err)
@@ -67,6 +67,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         tenantLabel: metrics.tenant(identity.tenantId),
         closed: false,
         limits: undefined,
+        ...(acquired.first && { first: true as const }),
       };
       socket.data = state;
       next();
