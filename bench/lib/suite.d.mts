@@ -68,7 +68,7 @@ export interface IdleCluster {
 }
 
 export interface Results {
-  fanout?: { file: string; ours: { steps: Step[]; connected: number }; bare: { steps: Step[]; connected: number } };
+  fanout?: { file: string; ours: { steps: Step[]; connected: number }; floor: { steps: Step[]; connected: number }; bare: { steps: Step[]; connected: number } };
   idle?: {
     file: string;
     ours: { levels: IdleLevel[]; errors: number };

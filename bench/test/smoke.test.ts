@@ -41,6 +41,7 @@ describe('bench smoke run', () => {
 
     expect(r.fanout && existsSync(r.fanout.file)).toBe(true);
     expectDelivered(r.fanout?.ours.steps);
+    expectDelivered(r.fanout?.floor.steps);
     expectDelivered(r.fanout?.bare.steps);
 
     for (const side of [r.idle?.ours, r.idle?.bare]) {
