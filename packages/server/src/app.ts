@@ -20,6 +20,7 @@ import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
 import { createIoServer } from './http/io-server.js';
 import { RefusalLog } from './refusal-log.js';
+import { tuneAdapter, type AdapterFactory } from './transport-tuning/direct-broadcast.js';
 
 export interface CreateServerOptions {
   config: Readonly<Config>;
@@ -60,7 +61,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const limits = createLimits({ config, connections: engine.connections, metrics, logger, refusals });
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
-  const io = createIoServer(http, config, gate, adapter);
+  const io = createIoServer(http, config, gate, config.transportTuning ? tuneAdapter(adapter as AdapterFactory | undefined, logger) : adapter);
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
   const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
   const api = createServerApi({ config, engine, control: realtime.control, metrics, logger });

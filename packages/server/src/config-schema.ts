@@ -172,6 +172,8 @@ export const envSchema = z.object({
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
   WS_PER_MESSAGE_DEFLATE: bool(false),
+  // `off`: Socket.IO's, Engine.IO's and ws's own code paths only (transport-tuning/).
+  TRANSPORT_TUNING: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
 });
 
 export type Env = z.infer<typeof envSchema>;

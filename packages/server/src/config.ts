@@ -120,6 +120,8 @@ export interface Config {
   limits: LimitsConfig;
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
+  /** The transport-tuning module's changes to socket.io / engine.io / ws (TRANSPORT_TUNING). */
+  transportTuning: boolean;
 }
 
 /** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
@@ -188,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     limits: limitsConfig(r),
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
+    transportTuning: r.TRANSPORT_TUNING === 'on',
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
