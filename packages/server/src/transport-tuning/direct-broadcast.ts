@@ -25,7 +25,9 @@
  * `writeToEngine` and `notifyOutgoingListeners`: it is on only for the versions it was
  * written for (`PINNED`, checked at start), and `TRANSPORT_TUNING=off` turns it off.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Adapter, type BroadcastOptions } from 'socket.io-adapter';
 import type { ServerOptions } from 'socket.io';
 import type { Logger } from '../logger.js';
@@ -38,27 +40,41 @@ export const PINNED: Readonly<Record<string, string>> = {
   ws: '8.21.3',
 };
 
+/** The version of the package `id` as `from` resolves it (its package.json may not be exported: found from its entry point). */
+function packageVersion(from: NodeRequire, id: string): string | undefined {
+  let dir: string;
+  try {
+    dir = dirname(from.resolve(id));
+  } catch {
+    return undefined;
+  }
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === id) return pkg.version;
+    } catch {
+      // no package.json here
+    }
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
 /** The installed versions of the modules in `PINNED` (ws: the copy Engine.IO uses). */
 export function installedVersions(): Record<string, string | undefined> {
   const here = createRequire(import.meta.url);
-  const version = (from: NodeRequire, id: string): string | undefined => {
-    try {
-      return (from(`${id}/package.json`) as { version?: string }).version;
-    } catch {
-      return undefined;
-    }
-  };
-  let engineRequire: NodeRequire | undefined;
+  let engine: NodeRequire | undefined;
   try {
-    engineRequire = createRequire(here.resolve('engine.io'));
+    engine = createRequire(here.resolve('engine.io'));
   } catch {
-    engineRequire = undefined;
+    engine = undefined;
   }
   return {
-    'socket.io': version(here, 'socket.io'),
-    'socket.io-adapter': version(here, 'socket.io-adapter'),
-    'engine.io': version(here, 'engine.io'),
-    ws: engineRequire ? version(engineRequire, 'ws') : undefined,
+    'socket.io': packageVersion(here, 'socket.io'),
+    'socket.io-adapter': packageVersion(here, 'socket.io-adapter'),
+    'engine.io': packageVersion(here, 'engine.io'),
+    ws: engine ? packageVersion(engine, 'ws') : undefined,
   };
 }
 
