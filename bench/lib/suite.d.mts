@@ -72,6 +72,7 @@ export interface Results {
   idle?: {
     file: string;
     ours: { levels: IdleLevel[]; errors: number };
+    floor: { levels: IdleLevel[]; errors: number };
     bare: { levels: IdleLevel[]; errors: number };
     cluster?: { redisError?: string; ours?: IdleCluster; bare?: IdleCluster };
   };

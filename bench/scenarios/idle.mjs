@@ -9,7 +9,9 @@ import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { sleep } from '../lib/measure.mjs';
 import { round } from '../lib/hist.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
-import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startFloor, startOurs, startRedis } from '../lib/servers.mjs';
+
+const START = { ours: startOurs, floor: startFloor, bare: startBare };
 import { startInstances } from './cluster.mjs';
 
 export const IDLE_DEFAULTS = { levels: [1000, 5000, 10_000, 19_000], settleMs: 2000, cluster: { instances: 3, total: 50_000 } };
@@ -24,7 +26,7 @@ async function collectErrors(fleets) {
 }
 
 async function runOne(impl, p, opts) {
-  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+  const server = await START[impl]({}, opts);
   const addresses = sourceAddresses();
   const fleets = [];
   try {
@@ -144,32 +146,33 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   const p = { ...IDLE_DEFAULTS, ...params };
   const startedAt = new Date().toISOString();
   const ours = await runOne('ours', p, opts);
+  const floor = await runOne('floor', p, opts);
   const bare = await runOne('bare', p, opts);
   const cluster = p.cluster ? await clusterBoth(p, opts) : undefined;
   const rows = [];
   const top = (side) => side.levels.at(-1);
   const rate = (l) => (l?.connectMs ? round((l.added * 1000) / l.connectMs, 0) : null);
   for (const n of p.levels) {
-    const o = ours.levels.find((l) => l.target === n);
-    const b = bare.levels.find((l) => l.target === n);
-    rows.push([`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), kb(b?.heapPerConnBytes), ratio(o?.heapPerConnBytes, b?.heapPerConnBytes)]);
-    rows.push([`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), kb(b?.rssPerConnBytes), ratio(o?.rssPerConnBytes, b?.rssPerConnBytes)]);
-    rows.push([`${n} conns: connected`, o?.connected, b?.connected, null]);
+    const [o, f, b] = [ours, floor, bare].map((side) => side.levels.find((l) => l.target === n));
+    rows.push([`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), kb(f?.heapPerConnBytes), kb(b?.heapPerConnBytes), ratio(o?.heapPerConnBytes, f?.heapPerConnBytes), ratio(o?.heapPerConnBytes, b?.heapPerConnBytes)]);
+    rows.push([`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), kb(f?.rssPerConnBytes), kb(b?.rssPerConnBytes), ratio(o?.rssPerConnBytes, f?.rssPerConnBytes), ratio(o?.rssPerConnBytes, b?.rssPerConnBytes)]);
+    rows.push([`${n} conns: connected`, o?.connected, f?.connected, b?.connected, null, null]);
   }
-  rows.push([`connect rate at the last level (conns/s)`, rate(top(ours)), rate(top(bare)), ratio(rate(top(ours)), rate(top(bare)))]);
-  rows.push(['errors', ours.errors, bare.errors, null]);
-  if (cluster?.redisError) rows.push([`${p.cluster.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', null]);
+  rows.push([`connect rate at the last level (conns/s)`, rate(top(ours)), rate(top(floor)), rate(top(bare)), ratio(rate(top(ours)), rate(top(floor))), ratio(rate(top(ours)), rate(top(bare)))]);
+  rows.push(['errors', ours.errors, floor.errors, bare.errors, null, null]);
+  // The floor has no Redis mode: the cluster rows compare ours with bare Socket.IO only.
+  if (cluster?.redisError) rows.push([`${p.cluster.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', '-', null, null]);
   else if (cluster) {
     const { ours: o, bare: b } = cluster;
     const label = `${p.cluster.instances} instances over Redis`;
-    rows.push([`${label}: connections held`, o.connected, b.connected, null]);
-    rows.push([`${label}: connects/s (all at once)`, o.connectsPerSec, b.connectsPerSec, ratio(o.connectsPerSec, b.connectsPerSec)]);
-    rows.push([`${label}: heap KB/conn`, kb(o.heapPerConnBytes), kb(b.heapPerConnBytes), ratio(o.heapPerConnBytes, b.heapPerConnBytes)]);
-    rows.push([`${label}: RSS KB/conn`, kb(o.rssPerConnBytes), kb(b.rssPerConnBytes), ratio(o.rssPerConnBytes, b.rssPerConnBytes)]);
-    rows.push([`${label}: errors`, o.errors, b.errors, null]);
+    rows.push([`${label}: connections held`, o.connected, '-', b.connected, null, null]);
+    rows.push([`${label}: connects/s (all at once)`, o.connectsPerSec, '-', b.connectsPerSec, null, ratio(o.connectsPerSec, b.connectsPerSec)]);
+    rows.push([`${label}: heap KB/conn`, kb(o.heapPerConnBytes), '-', kb(b.heapPerConnBytes), null, ratio(o.heapPerConnBytes, b.heapPerConnBytes)]);
+    rows.push([`${label}: RSS KB/conn`, kb(o.rssPerConnBytes), '-', kb(b.rssPerConnBytes), null, ratio(o.rssPerConnBytes, b.rssPerConnBytes)]);
+    rows.push([`${label}: errors`, o.errors, '-', b.errors, null, null]);
   }
-  const table = printTable('idle connections: memory per connection (heap after full GC)', rows);
-  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, ours, bare, cluster, table };
+  const table = printTable('idle connections: memory per connection (heap after full GC)', rows, ['metric', 'ours', 'floor', 'bare', 'ours/floor', 'ours/bare']);
+  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, ours, floor, bare, cluster, table };
   result.file = writeResult('idle', result);
   return result;
 }

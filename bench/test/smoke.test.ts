@@ -44,7 +44,7 @@ describe('bench smoke run', () => {
     expectDelivered(r.fanout?.floor.steps);
     expectDelivered(r.fanout?.bare.steps);
 
-    for (const side of [r.idle?.ours, r.idle?.bare]) {
+    for (const side of [r.idle?.ours, r.idle?.floor, r.idle?.bare]) {
       expect(side?.errors).toBe(0);
       for (const l of side?.levels ?? []) {
         expect(l.connected).toBe(l.target);
