@@ -15,18 +15,19 @@ export const FANOUT_SMOKE = { clients: 20, publishers: 2, deliveryTargets: [200,
 
 const START = { ours: startOurs, floor: startFloor, bare: startBare };
 
-async function setUp(impl, p, opts, cleanup) {
-  const server = await START[impl]({}, opts);
+/** `label` names the side in the output; a variant is our server with another TRANSPORT_TUNING (`tuning`). */
+async function setUp(impl, p, opts, cleanup, label = impl, tuning = opts.tuning) {
+  const server = impl === 'ours' ? await startOurs({}, { ...opts, name: label, ...(tuning && { tuning }) }) : await START[impl]({}, opts);
   cleanup.push(() => server.stop());
   const addresses = sourceAddresses();
   const common = { url: server.url, tenantId: BENCH_TENANT, addresses, ...(impl === 'ours' && { secret: BENCH_SECRET }) };
-  const subs = new ClientFleet(`${impl}-fanout`, { ...common, count: p.clients, userPrefix: 'fan-', workers: p.clients >= 500 ? 2 : 1 });
-  const pub = new ClientFleet(`${impl}-publisher`, { ...common, count: p.publishers, userPrefix: 'publisher-', indexBase: 0 });
+  const subs = new ClientFleet(`${label}-fanout`, { ...common, count: p.clients, userPrefix: 'fan-', workers: p.clients >= 500 ? 2 : 1 });
+  const pub = new ClientFleet(`${label}-publisher`, { ...common, count: p.publishers, userPrefix: 'publisher-', indexBase: 0 });
   cleanup.unshift(() => Promise.allSettled([subs.close(), pub.close()]));
   const c = await subs.connect();
   await pub.connect();
   const joined = (await subs.join({ room: 'fanout' })) + (await pub.join({ room: 'fanout' }));
-  return { impl, server, subs, pub, result: { connected: c.connected, connectMs: c.ms, joined, steps: [] }, stopped: false };
+  return { impl: label, server, subs, pub, result: { connected: c.connected, connectMs: c.ms, joined, steps: [] }, stopped: false };
 }
 
 /**
@@ -37,13 +38,17 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
   const p = { ...FANOUT_DEFAULTS, ...params };
   const startedAt = new Date().toISOString();
   const cleanup = [];
+  const variants = opts.variants ?? [];
   const results = {};
+  let others = [];
   try {
+    // Every server up at once (an idle one costs nothing), measured in turn at every rate, the order rotating.
     const sides = [];
     for (const impl of IMPLS) sides.push(await setUp(impl, p, opts, cleanup));
+    for (const v of variants) sides.push(await setUp('ours', p, opts, cleanup, `ours[${v}]`, v));
     for (const [i, target] of p.deliveryTargets.entries()) {
-      const order = sides.map((_, k) => sides[(k + i) % sides.length]);
-      for (const side of order) {
+      const first = i % sides.length;
+      for (const side of [...sides.slice(first), ...sides.slice(0, first)]) {
         if (side.stopped) continue;
         const step = await measureStep({
           servers: [side.server],
@@ -63,7 +68,8 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
         await sleep(1000);
       }
     }
-    for (const s of sides) results[s.impl] = s.result;
+    for (const s of sides.slice(0, IMPLS.length)) results[s.impl] = s.result;
+    others = sides.slice(IMPLS.length).map((s) => s.result);
   } finally {
     for (const fn of cleanup) await fn().catch(() => {});
   }
@@ -97,7 +103,32 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
   const header = ['metric', 'ours', 'floor', 'bare', 'ours/floor', 'ours/bare'];
   const table = printTable(`fan-out: ${p.clients} clients in one room, ${p.publishers} publishers`, rows, header);
   const stepsTable = printTable('fan-out steps (deliveries/s, p99, CPU µs/delivery)', stepRows, ['step', 'ours', 'floor', 'bare', 'CPU ours/floor', 'p99 ours/floor']);
-  const result = { scenario: 'fanout', startedAt, machine: machine(), params: p, ours, floor, bare, headline: { ours: o, floor: f, bare: b }, table: `${table}\n${stepsTable}` };
+  let variantsTable = '';
+  if (variants.length > 0) {
+    const cell = (s) => (s ? `${s.deliveriesPerSec}/s p99 ${s.latency.p99Ms} ms ${s.cpuMicrosPerDelivery} µs` : '-');
+    const rows = p.deliveryTargets.map((t) => {
+      const so = ours.steps.find((s) => s.targetDeliveriesPerSec === t);
+      return [`target ${t}/s`, cell(so), ...others.flatMap((r) => {
+        const sv = r.steps.find((s) => s.targetDeliveriesPerSec === t);
+        return [cell(sv), ratio(so?.cpuMicrosPerDelivery, sv?.cpuMicrosPerDelivery)];
+      })];
+    });
+    const header = ['step', `ours (TRANSPORT_TUNING=${opts.tuning ?? 'on'})`, ...variants.flatMap((v) => [`ours[${v}]`, `CPU/delivery ours/ours[${v}]`])];
+    variantsTable = `\n${printTable('fan-out, our server with other TRANSPORT_TUNING (deliveries/s, p99, CPU µs/delivery)', rows, header)}`;
+  }
+  const result = {
+    scenario: 'fanout',
+    startedAt,
+    machine: machine(),
+    params: p,
+    tuning: opts.tuning ?? 'on',
+    ours,
+    floor,
+    bare,
+    variants: Object.fromEntries(variants.map((v, i) => [v, others[i]])),
+    headline: { ours: o, floor: f, bare: b },
+    table: `${table}\n${stepsTable}${variantsTable}`,
+  };
   result.file = writeResult('fanout', result);
   return result;
 }

@@ -15,18 +15,27 @@ import { drain } from './lifecycle/shutdown.js';
 import { listen } from './lifecycle/start.js';
 import { createLimits } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, tenantCounts, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
 import { createIoServer } from './http/io-server.js';
 import { RefusalLog } from './refusal-log.js';
-import { tuneAdapter, type AdapterFactory } from './transport-tuning/direct-broadcast.js';
+import { createWebhooks } from './webhooks/index.js';
+import { applyTransportTuning } from './transport-tuning/index.js';
+import type { TransportPatchName } from './config.js';
 
 export interface CreateServerOptions {
   config: Readonly<Config>;
   logger?: Logger;
   /** Library hook deciding whether a connection may join / send / read history / see presence in a room. */
   authorize?: AuthorizeHook;
+  /**
+   * Release each connection's handshake once it is established: `socket.request` becomes null and
+   * `socket.handshake`'s auth, query, headers, url and time are emptied, so that an idle connection
+   * keeps no token, cookie or request (the `handshake-release` patch of TRANSPORT_TUNING). The server
+   * process sets it; left unset, a library user's handlers see both for the connection's lifetime.
+   */
+  releaseHandshake?: boolean;
 }
 
 export interface RealtimeServer {
@@ -37,6 +46,8 @@ export interface RealtimeServer {
   readonly metrics: Metrics;
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
+  /** The patches to socket.io / engine.io / ws internals applied to this server (TRANSPORT_TUNING). */
+  readonly transportTuning: readonly TransportPatchName[];
   /** Rejects with a StartError naming PORT or HOST, and closes the server: nothing it opened keeps the process alive. */
   listen(port?: number, host?: string): Promise<{ port: number; host: string }>;
   /** Graceful shutdown: drain (up to SHUTDOWN_TIMEOUT), then close everything. */
@@ -61,15 +72,18 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const limits = createLimits({ config, connections: engine.connections, metrics, logger, refusals });
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
-  const io = createIoServer(http, config, gate, config.transportTuning ? tuneAdapter(adapter as AdapterFactory | undefined, logger) : adapter);
+  const io = createIoServer(http, config, gate, adapter);
+  const tuning = applyTransportTuning({ engine: io.engine, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
-  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
-  const api = createServerApi({ config, engine, control: realtime.control, metrics, logger });
+  const webhooks = createWebhooks({ config: config.webhooks, serverId: config.serverId, engine, metrics, logger });
+  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, webhooks: webhooks.tap, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
+  const api = createServerApi({ config, engine, control: realtime.control, metrics, logger, webhooks });
   const startedAt = Date.now();
-  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api });
+  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api, onPublished: webhooks.tap.published });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
-  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger });
+  webhooks.start();
+  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger, counts: () => tenantCounts(metrics) });
 
   let closing: Promise<void> | undefined;
   const close = (quiet = false) =>
@@ -81,6 +95,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
         io.close(() => resolve());
         http.closeAllConnections();
       });
+      // After the connections' cleanup (their leaves reach the outbox), before the engine goes.
+      await webhooks.stop();
       await engine.close().catch((err: unknown) => logger.warn({ err }, 'engine close failed'));
       lifecycle.set('closed');
       metrics.close();
@@ -95,6 +111,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     metrics,
     lifecycle,
     logger,
+    transportTuning: tuning.applied,
     listen(port = config.port, host = config.host) {
       return listen(http, port, host).catch((err: unknown) => {
         // The caller learns why at once; the closing goes on (close() returns the same promise).

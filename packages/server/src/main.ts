@@ -46,7 +46,8 @@ async function main(): Promise<void> {
   try {
     // Loaded once the configuration is accepted, so that a refused one exits before socket.io, ioredis... load.
     const { createServer } = await import('./app.js');
-    server = await createServer({ config, logger });
+    // The process serves no handler of its own that reads a connection's request or handshake once it is established.
+    server = await createServer({ config, logger, releaseHandshake: true });
     address = await server.listen();
   } catch (err) {
     // A StartError's message says it all; anything else is unexpected and keeps its stack.
@@ -61,6 +62,10 @@ async function main(): Promise<void> {
   const { port, host } = address;
   const scheme = config.tls ? 'https' : 'http';
   logger.info({ port, host, engine: server.engine.name, env: config.env, tls: config.tls !== undefined }, `listening on ${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`);
+  if (config.console.enabled) {
+    const base = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    logger.info({ demo: `${base}/`, admin: `${base}/admin` }, `console: the demo at ${base}/ (open it in two windows), the admin view at ${base}/admin`);
+  }
   const signing = config.jwt.secrets[0];
   if (config.jwt.secretGenerated && signing) {
     const token = await mintToken({ secret: signing, userId: 'dev-user', tenantId: 'dev', ttlSeconds: 3600 });

@@ -27,9 +27,6 @@ function handshakeConnection(id: string, serverId: string, address: string, head
   };
 }
 
-/** What a connection's handshake keeps of its auth, query and headers once it is admitted. */
-const EMPTY: Record<string, never> = Object.freeze({});
-
 /** Socket.IO middleware: admission, authentication and per-user caps for each new connection. */
 export function handshakeMiddleware(deps: RealtimeDeps) {
   const { config, metrics, logger, limits } = deps;
@@ -53,7 +50,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
       if (deps.backend) await deps.backend.connect(identity, handshakeConnection(socket.id, config.serverId, address, hs.headers));
-      await limits.acquireConnection(identity, socket.id, hs.issued);
+      const acquired = await limits.acquireConnection(identity, socket.id, hs.issued);
       // The revocation is read last: one recorded after this read is announced once the connection is registered.
       const refusal = deps.lifecycle.accepting
         ? await assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err)
@@ -70,17 +67,9 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         tenantLabel: metrics.tenant(identity.tenantId),
         closed: false,
         limits: undefined,
+        ...(acquired.first && { first: true as const }),
       };
       socket.data = state;
-      // Nothing of the handshake is needed after this point: keep no token around (auth, query or
-      // Authorization header), nor headers such as a browser's cookies for the connection's lifetime.
-      // One shared, frozen empty object stands for all three, and the request's URL and the
-      // handshake's time (a formatted date) go too: an idle connection keeps what it uses.
-      hs.auth = EMPTY;
-      hs.query = EMPTY;
-      hs.headers = EMPTY;
-      hs.url = '';
-      hs.time = '';
       next();
     } catch (err) {
       const coded = toCoded(err);

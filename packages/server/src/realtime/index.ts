@@ -8,8 +8,6 @@ import { handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
-import { trimConnection } from './footprint.js';
-import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
 
 /**
  * Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers, and
@@ -17,8 +15,6 @@ import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
  */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void; control: ConnectionControl } {
   const { engine, metrics, logger, config, limits } = deps;
-  batchBufferedWrites();
-  mergeFrameWrites();
   const authorize = createAuthorizer(deps);
   const presence = createPresence(io, deps, authorize);
   const rooms = createRoomHandlers(deps, presence, authorize);
@@ -70,7 +66,16 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
     const work: Promise<unknown>[] = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
-    work.push(limits.releaseConnection(s.identity, socket.id));
+    const { tenantId, userId } = s.identity;
+    work.push(
+      limits.releaseConnection(s.identity, socket.id).then(
+        (released) => deps.webhooks?.disconnected(tenantId, userId, released.last),
+        (err: unknown) => {
+          deps.webhooks?.disconnected(tenantId, userId, false);
+          throw err;
+        },
+      ),
+    );
     Promise.allSettled(work).then((results) => {
       for (const r of results) if (r.status === 'rejected') connLog(socket).warn({ err: r.reason }, 'cleanup after disconnect failed');
     });
@@ -82,6 +87,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
+    deps.webhooks?.connected(s.identity.tenantId, s.identity.userId, s.first === true);
+    delete s.first;
 
     socket.onAny(dispatch);
     session.armExpiry(socket);
@@ -95,8 +102,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
       heartbeatInterval: config.heartbeatIntervalMs,
       ...(s.identity.expiresAt !== undefined && { expiresAt: s.identity.expiresAt }),
     });
-    // Every listener the connection keeps is in place now: drop what it does not need, compact the rest.
-    trimConnection(socket);
+    // Every listener the connection keeps is in place now (the transport tuning drops and compacts after this).
+    deps.established?.(socket);
   });
 
   const stopMaintenance = presence.startMaintenance();

@@ -22,68 +22,20 @@
  *
  * This reads the internals of engine.io (`writeBuffer`, `upgrading`, the transport's
  * `socket`, `writable`, `perMessageDeflate`) and ws (`_socket`, `_sender`), and Socket.IO's
- * `writeToEngine` and `notifyOutgoingListeners`: it is on only for the versions it was
- * written for (`PINNED`, checked at start), and `TRANSPORT_TUNING=off` turns it off.
+ * `writeToEngine` and `notifyOutgoingListeners`: it applies only to the versions it was
+ * written for, and `TRANSPORT_TUNING` without `direct-broadcast` turns it off.
+ *
+ * The adapter is Socket.IO's public extension point for broadcasts (as the Redis adapters
+ * extend it): the patch makes the main namespace's adapter an instance of a subclass of its own
+ * class, whose `broadcast` does the above. On the in-memory adapter every broadcast is local;
+ * on the Redis adapters only broadcasts flagged `local` (the room messages, which the room
+ * stream already brought to every instance) take it, the others keep the adapter's own
+ * `broadcast`, which publishes them. Socket.IO's session-aware adapter (connection state
+ * recovery, which stores broadcasts) is left alone.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { Adapter, type BroadcastOptions } from 'socket.io-adapter';
-import type { ServerOptions } from 'socket.io';
-import type { Logger } from '../logger.js';
-
-/** The versions whose internals this module reads: any other version takes Socket.IO's own path. */
-export const PINNED: Readonly<Record<string, string>> = {
-  'socket.io': '4.8.4',
-  'socket.io-adapter': '2.5.8',
-  'engine.io': '6.6.12',
-  ws: '8.21.3',
-};
-
-/** The version of the package `id` as `from` resolves it (its package.json may not be exported: found from its entry point). */
-function packageVersion(from: NodeRequire, id: string): string | undefined {
-  let dir: string;
-  try {
-    dir = dirname(from.resolve(id));
-  } catch {
-    return undefined;
-  }
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === id) return pkg.version;
-    } catch {
-      // no package.json here
-    }
-    const up = dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
-}
-
-/** The installed versions of the modules in `PINNED` (ws: the copy Engine.IO uses). */
-export function installedVersions(): Record<string, string | undefined> {
-  const here = createRequire(import.meta.url);
-  let engine: NodeRequire | undefined;
-  try {
-    engine = createRequire(here.resolve('engine.io'));
-  } catch {
-    engine = undefined;
-  }
-  return {
-    'socket.io': packageVersion(here, 'socket.io'),
-    'socket.io-adapter': packageVersion(here, 'socket.io-adapter'),
-    'engine.io': packageVersion(here, 'engine.io'),
-    ws: engine ? packageVersion(engine, 'ws') : undefined,
-  };
-}
-
-/** The modules whose installed version differs from the pinned one (empty: the direct path may be used). */
-export function versionMismatches(installed = installedVersions()): string[] {
-  return Object.entries(PINNED)
-    .filter(([name, v]) => installed[name] !== v)
-    .map(([name, v]) => `${name} ${installed[name] ?? 'missing'} (pinned ${v})`);
-}
+import type { Adapter, BroadcastOptions } from 'socket.io-adapter';
+import { locate, versionMismatch } from './installed.js';
+import type { TransportPatch } from './patch.js';
 
 /** One unmasked, final text frame (RFC 6455 §5.2) holding `text`: header and payload in one buffer. */
 export function textFrame(text: string): Buffer {
@@ -250,42 +202,35 @@ function forEachMember(adapter: Adapter, sockets: Map<string, BroadcastTarget>, 
   }
 }
 
-/** The in-memory adapter with the direct broadcast. */
-export const DirectBroadcastAdapter = withDirectBroadcast(Adapter as unknown as AdapterClass, false);
+type AdapterModule = { Adapter: AdapterClass; SessionAwareAdapter?: AdapterClass };
 
-/** What `new Server(http, { adapter })` accepts. */
-export type AdapterFactory = (nsp: never) => Adapter;
-
-/**
- * An adapter constructor with the direct broadcast: the in-memory adapter when `base` is
- * undefined; otherwise each adapter `base` makes (the Redis adapters, whose classes are built
- * by their factories) gets the direct broadcast for its local deliveries, as a subclass of
- * its own class.
- */
-export function directBroadcastAdapter(base: AdapterFactory | undefined): AdapterFactory | AdapterClass {
-  if (!base) return DirectBroadcastAdapter;
-  const subclasses = new WeakMap<object, AdapterClass>();
-  return function (nsp: never): Adapter {
-    const adapter = new (base as unknown as new (n: never) => Adapter)(nsp);
+export const directBroadcast: TransportPatch = {
+  name: 'direct-broadcast',
+  check() {
+    const mismatch =
+      versionMismatch(['socket.io'], 'socket.io') ??
+      versionMismatch(['socket.io', 'socket.io-adapter'], 'socket.io-adapter') ??
+      versionMismatch(['socket.io', 'engine.io'], 'engine.io') ??
+      versionMismatch(['engine.io', 'ws'], 'ws');
+    if (mismatch) return mismatch;
+    const mod = locate(['socket.io', 'socket.io-adapter'])?.load<Partial<AdapterModule>>();
+    if (typeof mod?.Adapter?.prototype.broadcast !== 'function') return 'socket.io-adapter has no Adapter#broadcast';
+    return undefined;
+  },
+  enable(server) {
+    const { Adapter, SessionAwareAdapter } = locate(['socket.io', 'socket.io-adapter'])!.load<AdapterModule>();
+    const adapter = server.adapter;
+    if (!(adapter instanceof Adapter) || (SessionAwareAdapter && adapter instanceof SessionAwareAdapter)) return undefined;
     const own = adapter.constructor as AdapterClass;
     let sub = subclasses.get(own);
     if (!sub) {
-      sub = withDirectBroadcast(own, true);
+      sub = withDirectBroadcast(own, own !== Adapter);
       subclasses.set(own, sub);
     }
-    return Object.setPrototypeOf(adapter, sub.prototype) as Adapter;
-  };
-}
+    Object.setPrototypeOf(adapter, sub.prototype);
+    return undefined;
+  },
+};
 
-/**
- * The adapter the Socket.IO server gets: `base` (undefined: the in-memory one) with the direct
- * broadcast, or `base` itself, with a warning, when an installed version differs from the pinned one.
- */
-export function tuneAdapter(base: AdapterFactory | undefined, logger: Pick<Logger, 'warn'>): ServerOptions['adapter'] | undefined {
-  const mismatches = versionMismatches();
-  if (mismatches.length > 0) {
-    logger.warn({ mismatches }, 'direct broadcast off: transport-tuning is pinned to other versions');
-    return base as ServerOptions['adapter'] | undefined;
-  }
-  return directBroadcastAdapter(base) as ServerOptions['adapter'];
-}
+/** One subclass per adapter class. */
+const subclasses = new WeakMap<AdapterClass, AdapterClass>();

@@ -66,6 +66,29 @@ describe('server API v1 across three instances on Redis', () => {
     );
   });
 
+  it('sums each tenant\'s messages and refusals over the instances in /tenants, and gives each instance\'s own in /instances', async () => {
+    const onB = await connect(B(), { claims: { sub: 'ann', tenantId: 'tally' } });
+    const onC = await connect(C(), { claims: { sub: 'ben', tenantId: 'tally' } });
+    for (const c of [onB, onC]) {
+      await request(c.socket, 'room:join', { room: 'count' });
+      for (let i = 0; i < 2; i++) expect(await request(c.socket, 'room:send', { room: 'count', payload: i })).toMatchObject({ success: true });
+    }
+    expect(await request(onC.socket, 'room:send', { room: 'not-joined', payload: 0 })).toMatchObject({ success: false, error: 'NOT_IN_ROOM' });
+    type Tally = { tenantId: string; connections: number; messages: number; refused: number };
+    // Every instance publishes its counts every 5 s; any instance answers with the sum.
+    await until(
+      async () => {
+        const t = (await api<{ tenants: Tally[] }>(A(), 'GET', '/tenants', { key: KEYS.operator })).body.tenants.find((x) => x.tenantId === 'tally');
+        return t?.connections === 2 && t.messages === 5 && t.refused === 1;
+      },
+      20_000,
+      'tally: 2 connections, 5 room:send (one refused)',
+    );
+    const { instances } = (await api<{ instances: { serverId: string; countsByTenant?: Record<string, { messages: number; refused: number }> }[] }>(A(), 'GET', '/instances', { key: KEYS.operator })).body;
+    const own = Object.fromEntries(instances.map((i) => [i.serverId, i.countsByTenant?.tally]));
+    expect(own).toEqual({ A: undefined, B: { messages: 2, refused: 0 }, C: { messages: 3, refused: 1 } });
+  });
+
   it('disconnects a user connected to B and C through A; removes a member through A on every instance', async () => {
     const onB = await connect(B(), { claims: { sub: 'carol', tenantId: 'acme' } });
     const onC = await connect(C(), { claims: { sub: 'carol', tenantId: 'acme' } });
@@ -109,7 +132,10 @@ describe('server API v1 across three instances on Redis', () => {
   it('keeps tenants apart on every route: a tenant key neither reads nor acts on another tenant', async () => {
     const alice = await connect(B(), { claims: { sub: 'alice', tenantId: 'acme' } });
     await request(alice.socket, 'room:join', { room: 'iso' });
+    // acme's own message reaches alice (through Redis, from A to B) before listening for anything else.
+    const own = next<RoomMessage>(alice.socket, 'room:message');
     await api(A(), 'POST', '/rooms/iso/messages', { key: KEYS.acme, body: { payload: 'acme only', persistent: true } });
+    expect((await own).payload).toBe('acme only');
     const msgs = collect<RoomMessage>(alice.socket, 'room:message');
     const routes: [string, string, unknown?][] = [
       ['POST', '/rooms/iso/messages', { payload: 1, persistent: true }],
