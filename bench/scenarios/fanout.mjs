@@ -30,6 +30,18 @@ async function setUp(impl, p, opts, cleanup, label = impl, tuning = opts.tuning)
   return { impl: label, server, subs, pub, result: { connected: c.connected, connectMs: c.ms, joined, steps: [] }, stopped: false };
 }
 
+/** Resolves once `fleet` has received `expected` messages of the current phase, stops receiving for a second, or after 20 s. */
+async function drained(fleet, expected) {
+  const deadline = Date.now() + 20_000;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const { received } = await fleet.collect();
+    if (received >= expected || received === last) return;
+    last = received;
+    await sleep(1000);
+  }
+}
+
 /**
  * Our server, the floor (a minimal relay on `ws`, bench/floor-server.mjs) and bare Socket.IO, up at once (the idle
  * ones cost nothing), measured in turn at every rate, the order rotating.
@@ -65,6 +77,9 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
         );
         // Saturated far beyond the target: the next steps would only queue more.
         if ((step.deliveredFraction ?? 1) < 0.5 || (step.latency.p99Ms ?? 0) > 5000) side.stopped = true;
+        // A server that queued keeps writing its backlog after the step: the next server measured would share the
+        // cores with it (and with the load generator reading it). Wait until it has delivered everything or stalls.
+        await drained(side.subs, step.sent * p.clients);
         await sleep(1000);
       }
     }
