@@ -12,6 +12,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 const OURS = `${ROOT}packages/server/dist/main.js`;
 const BARE = fileURLToPath(new URL('../bare-server.mjs', import.meta.url));
+const FLOOR = fileURLToPath(new URL('../floor-server.mjs', import.meta.url));
 
 /** HS256 secret of the bench's server processes (production requires 64+ characters). */
 export const BENCH_SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789-ABCDEFGH';
@@ -182,6 +183,11 @@ export function startOurs(extraEnv = {}, opts = {}) {
 
 export function startBare(extraEnv = {}, opts = {}) {
   return startNode(opts.name ?? 'bare', BARE, { NODE_ENV: 'production', ...extraEnv }, opts);
+}
+
+/** The floor: a minimal relay on `ws` speaking the same wire format (bench/floor-server.mjs). */
+export function startFloor(extraEnv = {}, opts = {}) {
+  return startNode(opts.name ?? 'floor', FLOOR, { NODE_ENV: 'production', ...extraEnv }, opts);
 }
 
 /** A private redis-server on a free port, without persistence. Resolves undefined when none is installed. */

@@ -71,6 +71,7 @@ export interface Results {
   fanout?: {
     file: string;
     ours: { steps: Step[]; connected: number };
+    floor: { steps: Step[]; connected: number };
     bare: { steps: Step[]; connected: number };
     /** Our server with other TRANSPORT_TUNING values, by value. */
     variants: Record<string, { steps: Step[]; connected: number }>;
@@ -78,6 +79,7 @@ export interface Results {
   idle?: {
     file: string;
     ours: { levels: IdleLevel[]; errors: number };
+    floor: { levels: IdleLevel[]; errors: number };
     bare: { levels: IdleLevel[]; errors: number };
     variants: Record<string, { levels: IdleLevel[]; errors: number }>;
     cluster?: { redisError?: string; ours?: IdleCluster; bare?: IdleCluster };

@@ -9,7 +9,9 @@ import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { sleep } from '../lib/measure.mjs';
 import { round } from '../lib/hist.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
-import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startFloor, startOurs, startRedis } from '../lib/servers.mjs';
+
+const START = { ours: startOurs, floor: startFloor, bare: startBare };
 import { startInstances } from './cluster.mjs';
 
 export const IDLE_DEFAULTS = { levels: [1000, 5000, 10_000, 19_000], settleMs: 2000, cluster: { instances: 3, total: 50_000 } };
@@ -25,7 +27,7 @@ async function collectErrors(fleets) {
 
 /** `label` names the side in the output; a variant is our server with another TRANSPORT_TUNING (`tuning`). */
 async function runOne(impl, p, opts, label = impl, tuning = opts.tuning) {
-  const server = impl === 'ours' ? await startOurs({}, { ...opts, name: label, ...(tuning && { tuning }) }) : await startBare({}, opts);
+  const server = impl === 'ours' ? await startOurs({}, { ...opts, name: label, ...(tuning && { tuning }) }) : await START[impl]({}, opts);
   const addresses = sourceAddresses();
   const fleets = [];
   try {
@@ -145,6 +147,7 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   const p = { ...IDLE_DEFAULTS, ...params };
   const startedAt = new Date().toISOString();
   const ours = await runOne('ours', p, opts);
+  const floor = await runOne('floor', p, opts);
   const bare = await runOne('bare', p, opts);
   const variants = opts.variants ?? [];
   const others = [];
@@ -154,25 +157,25 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   const top = (side) => side.levels.at(-1);
   const rate = (l) => (l?.connectMs ? round((l.added * 1000) / l.connectMs, 0) : null);
   for (const n of p.levels) {
-    const o = ours.levels.find((l) => l.target === n);
-    const b = bare.levels.find((l) => l.target === n);
-    rows.push([`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), kb(b?.heapPerConnBytes), ratio(o?.heapPerConnBytes, b?.heapPerConnBytes)]);
-    rows.push([`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), kb(b?.rssPerConnBytes), ratio(o?.rssPerConnBytes, b?.rssPerConnBytes)]);
-    rows.push([`${n} conns: connected`, o?.connected, b?.connected, null]);
+    const [o, f, b] = [ours, floor, bare].map((side) => side.levels.find((l) => l.target === n));
+    rows.push([`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), kb(f?.heapPerConnBytes), kb(b?.heapPerConnBytes), ratio(o?.heapPerConnBytes, f?.heapPerConnBytes), ratio(o?.heapPerConnBytes, b?.heapPerConnBytes)]);
+    rows.push([`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), kb(f?.rssPerConnBytes), kb(b?.rssPerConnBytes), ratio(o?.rssPerConnBytes, f?.rssPerConnBytes), ratio(o?.rssPerConnBytes, b?.rssPerConnBytes)]);
+    rows.push([`${n} conns: connected`, o?.connected, f?.connected, b?.connected, null, null]);
   }
-  rows.push([`connect rate at the last level (conns/s)`, rate(top(ours)), rate(top(bare)), ratio(rate(top(ours)), rate(top(bare)))]);
-  rows.push(['errors', ours.errors, bare.errors, null]);
-  if (cluster?.redisError) rows.push([`${p.cluster.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', null]);
+  rows.push([`connect rate at the last level (conns/s)`, rate(top(ours)), rate(top(floor)), rate(top(bare)), ratio(rate(top(ours)), rate(top(floor))), ratio(rate(top(ours)), rate(top(bare)))]);
+  rows.push(['errors', ours.errors, floor.errors, bare.errors, null, null]);
+  // The floor has no Redis mode: the cluster rows compare ours with bare Socket.IO only.
+  if (cluster?.redisError) rows.push([`${p.cluster.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', '-', null, null]);
   else if (cluster) {
     const { ours: o, bare: b } = cluster;
     const label = `${p.cluster.instances} instances over Redis`;
-    rows.push([`${label}: connections held`, o.connected, b.connected, null]);
-    rows.push([`${label}: connects/s (all at once)`, o.connectsPerSec, b.connectsPerSec, ratio(o.connectsPerSec, b.connectsPerSec)]);
-    rows.push([`${label}: heap KB/conn`, kb(o.heapPerConnBytes), kb(b.heapPerConnBytes), ratio(o.heapPerConnBytes, b.heapPerConnBytes)]);
-    rows.push([`${label}: RSS KB/conn`, kb(o.rssPerConnBytes), kb(b.rssPerConnBytes), ratio(o.rssPerConnBytes, b.rssPerConnBytes)]);
-    rows.push([`${label}: errors`, o.errors, b.errors, null]);
+    rows.push([`${label}: connections held`, o.connected, '-', b.connected, null, null]);
+    rows.push([`${label}: connects/s (all at once)`, o.connectsPerSec, '-', b.connectsPerSec, null, ratio(o.connectsPerSec, b.connectsPerSec)]);
+    rows.push([`${label}: heap KB/conn`, kb(o.heapPerConnBytes), '-', kb(b.heapPerConnBytes), null, ratio(o.heapPerConnBytes, b.heapPerConnBytes)]);
+    rows.push([`${label}: RSS KB/conn`, kb(o.rssPerConnBytes), '-', kb(b.rssPerConnBytes), null, ratio(o.rssPerConnBytes, b.rssPerConnBytes)]);
+    rows.push([`${label}: errors`, o.errors, '-', b.errors, null, null]);
   }
-  let table = printTable('idle connections: memory per connection (heap after full GC)', rows);
+  let table = printTable('idle connections: memory per connection (heap after full GC)', rows, ['metric', 'ours', 'floor', 'bare', 'ours/floor', 'ours/bare']);
   if (variants.length > 0) {
     const vrows = p.levels.flatMap((n) => {
       const o = ours.levels.find((l) => l.target === n);
@@ -185,7 +188,7 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
     const header = ['metric', `ours (TRANSPORT_TUNING=${opts.tuning ?? 'on'})`, ...variants.flatMap((v) => [`ours[${v}]`, `ours/ours[${v}]`])];
     table += `\n${printTable('idle connections, our server with other TRANSPORT_TUNING', vrows, header)}`;
   }
-  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, tuning: opts.tuning ?? 'on', ours, bare, variants: Object.fromEntries(variants.map((v, i) => [v, others[i]])), cluster, table };
+  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, tuning: opts.tuning ?? 'on', ours, floor, bare, variants: Object.fromEntries(variants.map((v, i) => [v, others[i]])), cluster, table };
   result.file = writeResult('idle', result);
   return result;
 }

@@ -56,11 +56,12 @@ describe('bench smoke run', () => {
 
     expect(r.fanout && existsSync(r.fanout.file)).toBe(true);
     expectDelivered(r.fanout?.ours.steps);
+    expectDelivered(r.fanout?.floor.steps);
     expectDelivered(r.fanout?.bare.steps);
     expectDelivered(r.fanout?.variants.off?.steps);
     expect(r.fanout?.variants.off?.steps.length).toBe(r.fanout?.ours.steps.length);
 
-    for (const side of [r.idle?.ours, r.idle?.bare, r.idle?.variants.off]) {
+    for (const side of [r.idle?.ours, r.idle?.floor, r.idle?.bare, r.idle?.variants.off]) {
       expect(side?.errors).toBe(0);
       for (const l of side?.levels ?? []) {
         expect(l.connected).toBe(l.target);

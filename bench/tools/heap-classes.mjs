@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * node bench/tools/heap-classes.mjs <ours|bare> [connections=2000] [out-dir=/tmp] [--why kind,kind...] [--redis]
+ * node bench/tools/heap-classes.mjs <ours|floor|bare> [connections=2000] [out-dir=/tmp] [--why kind,kind...] [--redis]
  * Starts one server (with --redis: on a private redis-server) with --heapsnapshot-signal, takes a snapshot with no client and one
  * with N idle connections, and prints which object kinds grew, per connection
  * (count and self bytes), largest first. With --why, prints the retainer chains of a
@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { ClientFleet, sourceAddresses } from '../lib/loadgen.mjs';
 import { sleep } from '../lib/measure.mjs';
-import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs, startRedis } from '../lib/servers.mjs';
+import { BENCH_SECRET, BENCH_TENANT, startBare, startFloor, startOurs, startRedis } from '../lib/servers.mjs';
 
 const whyAt = process.argv.indexOf('--why');
 const why = whyAt > 0 ? process.argv[whyAt + 1].split(',') : [];
@@ -131,7 +131,7 @@ const opts = { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${d
 const redis = withRedis ? await startRedis() : undefined;
 if (redis?.error) throw new Error(redis.error);
 const env = redis ? { REDIS_URL: redis.url } : {};
-const server = impl === 'ours' ? await startOurs(env, opts) : await startBare(env, opts);
+const server = await { ours: startOurs, floor: startFloor, bare: startBare }[impl](env, opts);
 const fleet = new ClientFleet('heap', { url: server.url, tenantId: BENCH_TENANT, addresses: sourceAddresses(), count: n, userPrefix: 'heap-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
 try {
   const warm = new ClientFleet('warm', { url: server.url, tenantId: BENCH_TENANT, addresses: sourceAddresses(), count: 10, userPrefix: 'warm-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });

@@ -5,6 +5,8 @@ import type { TransportPatchName } from '../config.js';
 export interface TunedServer {
   /** The HTTP(S) server it listens on: every connection's TCP socket names it (`socket.server`). */
   readonly http: object;
+  /** The main namespace's adapter (its broadcasts). */
+  readonly adapter: object;
 }
 
 /**
