@@ -89,19 +89,29 @@ export class ClientFleet {
     this.workers = Array.from({ length: n }, (_, i) => new Worker(`${name}#${i}`));
   }
 
+  /** Signs the clients' tokens ahead, so that a timed `connect` measures connecting alone. */
+  async prepare() {
+    await this.#each('prepare');
+  }
+
   /** Connects everything; resolves with how many connected and how long it took. */
   async connect() {
+    const started = Date.now();
+    const results = await this.#each('connect');
+    return { connected: results.reduce((a, r) => a + r.connected, 0), ms: Date.now() - started };
+  }
+
+  #each(cmd) {
     const { count, workers: _w, addresses, ...rest } = this.opts;
     const per = Math.ceil(count / this.workers.length);
-    const started = Date.now();
-    const results = await Promise.all(
+    return Promise.all(
       this.workers.map((w, i) => {
         const startIndex = (this.opts.indexBase ?? 0) + i * per;
         const n = Math.max(0, Math.min(per, count - i * per));
         // Each worker gets its own slice of the source addresses.
         const own = addresses.filter((_, k) => k % this.workers.length === i % addresses.length);
         return w.call(
-          'connect',
+          cmd,
           {
             client: process.env.BENCH_CLIENT === 'socket.io' ? 'socket.io' : 'wire',
             ...rest,
@@ -116,7 +126,6 @@ export class ClientFleet {
         );
       }),
     );
-    return { connected: results.reduce((a, r) => a + r.connected, 0), ms: Date.now() - started };
   }
 
   async join(o) {

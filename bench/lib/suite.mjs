@@ -1,10 +1,11 @@
 /** The scenarios, full-size or smoke-sized. */
 import { chat, CHAT_SMOKE } from '../scenarios/chat.mjs';
 import { cluster, CLUSTER_SMOKE } from '../scenarios/cluster.mjs';
+import { connect, CONNECT_SMOKE } from '../scenarios/connect.mjs';
 import { fanout, FANOUT_SMOKE } from '../scenarios/fanout.mjs';
 import { idle, IDLE_SMOKE } from '../scenarios/idle.mjs';
 
-export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster'];
+export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster', 'connect'];
 
 export async function runScenarios(names, { smoke = false, cpuProfDir } = {}) {
   const opts = cpuProfDir ? { cpuProfDir } : {};
@@ -23,6 +24,9 @@ export async function runScenarios(names, { smoke = false, cpuProfDir } = {}) {
         break;
       case 'cluster':
         results.cluster = await cluster(smoke ? CLUSTER_SMOKE : {}, opts);
+        break;
+      case 'connect':
+        results.connect = await connect(smoke ? CONNECT_SMOKE : {}, opts);
         break;
     }
   }

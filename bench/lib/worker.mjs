@@ -102,12 +102,21 @@ async function connectOne(o, index) {
   }
 }
 
+/** Tokens signed ahead by `prepare`, so that a timed connect does not include signing them. */
+let prepared;
+
+async function signTokens(o) {
+  if (!o.secret) return undefined;
+  const key = `${o.secret}|${o.tenantId}|${o.userPrefix}|${o.startIndex}|${o.count}`;
+  if (prepared?.key === key) return prepared.tokens;
+  const tokens = [];
+  for (let i = 0; i < o.count; i++) tokens.push(await token(o.secret, o.tenantId, `${o.userPrefix}${o.startIndex + i}`));
+  prepared = { key, tokens };
+  return tokens;
+}
+
 async function connect(o) {
-  let tokens;
-  if (o.secret) {
-    tokens = [];
-    for (let i = 0; i < o.count; i++) tokens.push(await token(o.secret, o.tenantId, `${o.userPrefix}${o.startIndex + i}`));
-  }
+  const tokens = await signTokens(o);
   const started = Date.now();
   let next = 0;
   let ok = 0;
@@ -219,6 +228,9 @@ function send(o) {
 process.on('message', async (m) => {
   try {
     switch (m.cmd) {
+      case 'prepare':
+        await signTokens(m);
+        return reply(m.id, {});
       case 'connect':
         return reply(m.id, await connect(m));
       case 'join':
