@@ -140,9 +140,13 @@ async function startNode(name, script, env, opts = {}) {
   };
 }
 
-/** Our server with every feature on (auth, rate limits with bench-sized limits, metrics, presence, history). */
+/**
+ * Our server with every feature on (auth, rate limits with bench-sized limits, metrics, presence,
+ * history); `opts.tuning` sets its TRANSPORT_TUNING.
+ */
 export function startOurs(extraEnv = {}, opts = {}) {
   return startNode(opts.name ?? 'ours', OURS, {
+    ...(opts.tuning && { TRANSPORT_TUNING: opts.tuning }),
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     JWT_SECRET: BENCH_SECRET,

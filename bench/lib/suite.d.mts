@@ -68,11 +68,18 @@ export interface IdleCluster {
 }
 
 export interface Results {
-  fanout?: { file: string; ours: { steps: Step[]; connected: number }; bare: { steps: Step[]; connected: number } };
+  fanout?: {
+    file: string;
+    ours: { steps: Step[]; connected: number };
+    bare: { steps: Step[]; connected: number };
+    /** Our server with other TRANSPORT_TUNING values, by value. */
+    variants: Record<string, { steps: Step[]; connected: number }>;
+  };
   idle?: {
     file: string;
     ours: { levels: IdleLevel[]; errors: number };
     bare: { levels: IdleLevel[]; errors: number };
+    variants: Record<string, { levels: IdleLevel[]; errors: number }>;
     cluster?: { redisError?: string; ours?: IdleCluster; bare?: IdleCluster };
   };
   chat?: { file: string; ours: { volatile: Climb; persistent: Climb }; bare: { volatile: Climb } };
@@ -84,4 +91,7 @@ export interface Results {
   };
 }
 
-export declare function runScenarios(names: readonly string[], opts?: { smoke?: boolean; cpuProfDir?: string }): Promise<Results>;
+export declare function runScenarios(
+  names: readonly string[],
+  opts?: { smoke?: boolean; cpuProfDir?: string; tuning?: string; variants?: readonly string[] },
+): Promise<Results>;

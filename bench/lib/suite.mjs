@@ -7,8 +7,12 @@ import { idle, IDLE_SMOKE } from '../scenarios/idle.mjs';
 
 export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster', 'connect'];
 
-export async function runScenarios(names, { smoke = false, cpuProfDir } = {}) {
-  const opts = cpuProfDir ? { cpuProfDir } : {};
+/**
+ * `tuning`: our server's TRANSPORT_TUNING; `variants`: more TRANSPORT_TUNING values of our server to
+ * measure alongside in fanout and idle.
+ */
+export async function runScenarios(names, { smoke = false, cpuProfDir, tuning, variants = [] } = {}) {
+  const opts = { ...(cpuProfDir && { cpuProfDir }), ...(tuning && { tuning }), variants };
   const results = {};
   for (const name of names) {
     process.stdout.write(`\n# ${name}${smoke ? ' (smoke)' : ''}\n`);

@@ -10,31 +10,36 @@ import { BENCH_SECRET, BENCH_TENANT, startBare, startOurs } from '../lib/servers
 export const FANOUT_DEFAULTS = { clients: 1000, deliveryTargets: [25_000, 50_000, 100_000, 150_000, 200_000], stepMs: 5000, headline: 100_000, p99LimitMs: 25 };
 export const FANOUT_SMOKE = { clients: 20, deliveryTargets: [200, 400], stepMs: 700, headline: 400, p99LimitMs: 25 };
 
-async function setUp(impl, p, opts, cleanup) {
-  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+/** `label` names the side in the output; a variant is our server with another TRANSPORT_TUNING (`tuning`). */
+async function setUp(impl, p, opts, cleanup, label = impl, tuning = opts.tuning) {
+  const server = impl === 'ours' ? await startOurs({}, { ...opts, name: label, ...(tuning && { tuning }) }) : await startBare({}, opts);
   cleanup.push(() => server.stop());
   const addresses = sourceAddresses();
   const common = { url: server.url, tenantId: BENCH_TENANT, addresses, ...(impl === 'ours' && { secret: BENCH_SECRET }) };
-  const subs = new ClientFleet(`${impl}-fanout`, { ...common, count: p.clients, userPrefix: 'fan-', workers: p.clients >= 500 ? 2 : 1 });
-  const pub = new ClientFleet(`${impl}-publisher`, { ...common, count: 1, userPrefix: 'publisher-', indexBase: 0 });
+  const subs = new ClientFleet(`${label}-fanout`, { ...common, count: p.clients, userPrefix: 'fan-', workers: p.clients >= 500 ? 2 : 1 });
+  const pub = new ClientFleet(`${label}-publisher`, { ...common, count: 1, userPrefix: 'publisher-', indexBase: 0 });
   cleanup.unshift(() => Promise.allSettled([subs.close(), pub.close()]));
   const c = await subs.connect();
   await pub.connect();
   const joined = (await subs.join({ room: 'fanout' })) + (await pub.join({ room: 'fanout' }));
-  return { impl, server, subs, pub, result: { connected: c.connected, connectMs: c.ms, joined, steps: [] }, stopped: false };
+  return { impl: label, server, subs, pub, result: { connected: c.connected, connectMs: c.ms, joined, steps: [] }, stopped: false };
 }
 
 export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
   const p = { ...FANOUT_DEFAULTS, ...params };
   const startedAt = new Date().toISOString();
   const cleanup = [];
+  const variants = opts.variants ?? [];
   let ours;
   let bare;
+  let others = [];
   try {
-    // Both servers up at once (the idle one costs nothing), measured in turn at every rate, the order rotating.
+    // Every server up at once (an idle one costs nothing), measured in turn at every rate, the order rotating.
     const sides = [await setUp('ours', p, opts, cleanup), await setUp('bare', p, opts, cleanup)];
+    for (const v of variants) sides.push(await setUp('ours', p, opts, cleanup, `ours[${v}]`, v));
     for (const [i, target] of p.deliveryTargets.entries()) {
-      for (const side of i % 2 ? [...sides].reverse() : sides) {
+      const first = i % sides.length;
+      for (const side of [...sides.slice(first), ...sides.slice(0, first)]) {
         if (side.stopped) continue;
         const step = await measureStep({
           servers: [side.server],
@@ -54,7 +59,7 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
         await sleep(1000);
       }
     }
-    [ours, bare] = sides.map((s) => s.result);
+    [ours, bare, ...others] = sides.map((s) => s.result);
   } finally {
     for (const fn of cleanup) await fn().catch(() => {});
   }
@@ -80,7 +85,31 @@ export async function fanout(params = FANOUT_DEFAULTS, opts = {}) {
   });
   const table = printTable(`fan-out: ${p.clients} clients in one room`, rows);
   const stepsTable = printTable('fan-out steps (deliveries/s, p99, CPU µs/delivery)', stepRows, ['step', 'ours', 'bare', 'CPU/delivery ours/bare']);
-  const result = { scenario: 'fanout', startedAt, machine: machine(), params: p, ours, bare, headline: { ours: o, bare: b }, table: `${table}\n${stepsTable}` };
+  let variantsTable = '';
+  if (variants.length > 0) {
+    const cell = (s) => (s ? `${s.deliveriesPerSec}/s p99 ${s.latency.p99Ms} ms ${s.cpuMicrosPerDelivery} µs` : '-');
+    const rows = p.deliveryTargets.map((t) => {
+      const so = ours.steps.find((s) => s.targetDeliveriesPerSec === t);
+      return [`target ${t}/s`, cell(so), ...others.flatMap((r) => {
+        const sv = r.steps.find((s) => s.targetDeliveriesPerSec === t);
+        return [cell(sv), ratio(so?.cpuMicrosPerDelivery, sv?.cpuMicrosPerDelivery)];
+      })];
+    });
+    const header = ['step', `ours (TRANSPORT_TUNING=${opts.tuning ?? 'on'})`, ...variants.flatMap((v) => [`ours[${v}]`, `CPU/delivery ours/ours[${v}]`])];
+    variantsTable = `\n${printTable('fan-out, our server with other TRANSPORT_TUNING (deliveries/s, p99, CPU µs/delivery)', rows, header)}`;
+  }
+  const result = {
+    scenario: 'fanout',
+    startedAt,
+    machine: machine(),
+    params: p,
+    tuning: opts.tuning ?? 'on',
+    ours,
+    bare,
+    variants: Object.fromEntries(variants.map((v, i) => [v, others[i]])),
+    headline: { ours: o, bare: b },
+    table: `${table}\n${stepsTable}${variantsTable}`,
+  };
   result.file = writeResult('fanout', result);
   return result;
 }

@@ -23,13 +23,14 @@ async function collectErrors(fleets) {
   return { errors: all.reduce((a, x) => a + x.errors, 0), errorSamples: [...new Set(all.flatMap((x) => x.errorSamples))].slice(0, 5) };
 }
 
-async function runOne(impl, p, opts) {
-  const server = impl === 'ours' ? await startOurs({}, opts) : await startBare({}, opts);
+/** `label` names the side in the output; a variant is our server with another TRANSPORT_TUNING (`tuning`). */
+async function runOne(impl, p, opts, label = impl, tuning = opts.tuning) {
+  const server = impl === 'ours' ? await startOurs({}, { ...opts, name: label, ...(tuning && { tuning }) }) : await startBare({}, opts);
   const addresses = sourceAddresses();
   const fleets = [];
   try {
     // Warm up the connection path once, so that code compiled on first use is not counted per connection.
-    const warm = new ClientFleet(`${impl}-idle-warm`, { url: server.url, tenantId: BENCH_TENANT, addresses, count: 20, userPrefix: 'warm-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
+    const warm = new ClientFleet(`${label}-idle-warm`, { url: server.url, tenantId: BENCH_TENANT, addresses, count: 20, userPrefix: 'warm-', ...(impl === 'ours' && { secret: BENCH_SECRET }) });
     await warm.connect();
     await warm.close();
     await sleep(p.settleMs);
@@ -37,7 +38,7 @@ async function runOne(impl, p, opts) {
     const levels = [];
     let have = 0;
     for (const n of p.levels) {
-      const fleet = new ClientFleet(`${impl}-idle-${n}`, {
+      const fleet = new ClientFleet(`${label}-idle-${n}`, {
         url: server.url,
         tenantId: BENCH_TENANT,
         addresses,
@@ -63,7 +64,7 @@ async function runOne(impl, p, opts) {
         rssPerConnBytes: have ? round((mem.rssBytes - base.rssBytes) / have, 0) : null,
       };
       levels.push(level);
-      process.stdout.write(`  ${impl} idle ${have}/${n}: heap ${(level.heapPerConnBytes / 1024).toFixed(2)} KB/conn, rss ${(level.rssPerConnBytes / 1024).toFixed(2)} KB/conn (connect ${c.ms} ms)\n`);
+      process.stdout.write(`  ${label} idle ${have}/${n}: heap ${(level.heapPerConnBytes / 1024).toFixed(2)} KB/conn, rss ${(level.rssPerConnBytes / 1024).toFixed(2)} KB/conn (connect ${c.ms} ms)\n`);
       if (c.connected < n - (have - c.connected)) break;
     }
     const errors = await collectErrors(fleets);
@@ -145,6 +146,9 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
   const startedAt = new Date().toISOString();
   const ours = await runOne('ours', p, opts);
   const bare = await runOne('bare', p, opts);
+  const variants = opts.variants ?? [];
+  const others = [];
+  for (const v of variants) others.push(await runOne('ours', p, opts, `ours[${v}]`, v));
   const cluster = p.cluster ? await clusterBoth(p, opts) : undefined;
   const rows = [];
   const top = (side) => side.levels.at(-1);
@@ -168,8 +172,20 @@ export async function idle(params = IDLE_DEFAULTS, opts = {}) {
     rows.push([`${label}: RSS KB/conn`, kb(o.rssPerConnBytes), kb(b.rssPerConnBytes), ratio(o.rssPerConnBytes, b.rssPerConnBytes)]);
     rows.push([`${label}: errors`, o.errors, b.errors, null]);
   }
-  const table = printTable('idle connections: memory per connection (heap after full GC)', rows);
-  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, ours, bare, cluster, table };
+  let table = printTable('idle connections: memory per connection (heap after full GC)', rows);
+  if (variants.length > 0) {
+    const vrows = p.levels.flatMap((n) => {
+      const o = ours.levels.find((l) => l.target === n);
+      const of = (r) => r.levels.find((l) => l.target === n);
+      return [
+        [`${n} conns: heap KB/conn`, kb(o?.heapPerConnBytes), ...others.flatMap((r) => [kb(of(r)?.heapPerConnBytes), ratio(o?.heapPerConnBytes, of(r)?.heapPerConnBytes)])],
+        [`${n} conns: RSS KB/conn`, kb(o?.rssPerConnBytes), ...others.flatMap((r) => [kb(of(r)?.rssPerConnBytes), ratio(o?.rssPerConnBytes, of(r)?.rssPerConnBytes)])],
+      ];
+    });
+    const header = ['metric', `ours (TRANSPORT_TUNING=${opts.tuning ?? 'on'})`, ...variants.flatMap((v) => [`ours[${v}]`, `ours/ours[${v}]`])];
+    table += `\n${printTable('idle connections, our server with other TRANSPORT_TUNING', vrows, header)}`;
+  }
+  const result = { scenario: 'idle', startedAt, machine: machine(), params: p, tuning: opts.tuning ?? 'on', ours, bare, variants: Object.fromEntries(variants.map((v, i) => [v, others[i]])), cluster, table };
   result.file = writeResult('idle', result);
   return result;
 }

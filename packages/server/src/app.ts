@@ -20,12 +20,21 @@ import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
 import { createIoServer } from './http/io-server.js';
 import { RefusalLog } from './refusal-log.js';
+import { applyTransportTuning } from './transport-tuning/index.js';
+import type { TransportPatchName } from './config.js';
 
 export interface CreateServerOptions {
   config: Readonly<Config>;
   logger?: Logger;
   /** Library hook deciding whether a connection may join / send / read history / see presence in a room. */
   authorize?: AuthorizeHook;
+  /**
+   * Release each connection's handshake once it is established: `socket.request` becomes null and
+   * `socket.handshake`'s auth, query, headers, url and time are emptied, so that an idle connection
+   * keeps no token, cookie or request (the `handshake-release` patch of TRANSPORT_TUNING). The server
+   * process sets it; left unset, a library user's handlers see both for the connection's lifetime.
+   */
+  releaseHandshake?: boolean;
 }
 
 export interface RealtimeServer {
@@ -36,6 +45,8 @@ export interface RealtimeServer {
   readonly metrics: Metrics;
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
+  /** The patches to socket.io / engine.io / ws internals applied to this server (TRANSPORT_TUNING). */
+  readonly transportTuning: readonly TransportPatchName[];
   /** Rejects with a StartError naming PORT or HOST, and closes the server: nothing it opened keeps the process alive. */
   listen(port?: number, host?: string): Promise<{ port: number; host: string }>;
   /** Graceful shutdown: drain (up to SHUTDOWN_TIMEOUT), then close everything. */
@@ -61,8 +72,9 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
   const io = createIoServer(http, config, gate, adapter);
+  const tuning = applyTransportTuning({ engine: io.engine, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
-  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
+  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
   const api = createServerApi({ config, engine, control: realtime.control, metrics, logger });
   const startedAt = Date.now();
   const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api });
@@ -94,6 +106,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
     metrics,
     lifecycle,
     logger,
+    transportTuning: tuning.applied,
     listen(port = config.port, host = config.host) {
       return listen(http, port, host).catch((err: unknown) => {
         // The caller learns why at once; the closing goes on (close() returns the same promise).

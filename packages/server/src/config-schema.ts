@@ -82,6 +82,28 @@ export const readableFile = () =>
     return { path, text: read.text };
   });
 
+/** The patches to socket.io / engine.io / ws internals (transport-tuning/), by name. */
+export const TRANSPORT_PATCH_NAMES = ['write-batching', 'frame-merging', 'handshake-release', 'mask-release', 'listener-compaction'] as const;
+export type TransportPatchName = (typeof TRANSPORT_PATCH_NAMES)[number];
+
+/** `on` (every patch), `off` (none), or a comma-separated list of patch names. */
+export const transportTuning = () =>
+  z
+    .string()
+    .default('on')
+    .transform((v, ctx): TransportPatchName[] => {
+      const text = v.trim().toLowerCase();
+      if (text === 'on' || text === '') return [...TRANSPORT_PATCH_NAMES];
+      if (text === 'off') return [];
+      const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
+      const unknown = names.filter((n) => !(TRANSPORT_PATCH_NAMES as readonly string[]).includes(n));
+      if (unknown.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `must be on, off or a comma-separated list of ${TRANSPORT_PATCH_NAMES.join(', ')} (unknown: ${unknown.join(', ')})` });
+        return z.NEVER;
+      }
+      return TRANSPORT_PATCH_NAMES.filter((n) => names.includes(n));
+    });
+
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { message: 'must be development, production or test' }).default('development'),
   PORT: int(9001, 0, 65535),
@@ -174,6 +196,7 @@ export const envSchema = z.object({
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
   WS_PER_MESSAGE_DEFLATE: bool(false),
+  TRANSPORT_TUNING: transportTuning(),
 });
 
 export type Env = z.infer<typeof envSchema>;

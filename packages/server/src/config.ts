@@ -9,9 +9,10 @@ import { createSecureContext } from 'node:tls';
 import { parseEnv } from 'node:util';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
-import { envSchema, parseUrl, type Env } from './config-schema.js';
+import type { BackendAuthConfig } from './auth/proxy.js';
+import { envSchema, parseUrl, type Env, type TransportPatchName } from './config-schema.js';
 
-export { httpUrl, readableFile, urlOf } from './config-schema.js';
+export { httpUrl, readableFile, urlOf, TRANSPORT_PATCH_NAMES, type TransportPatchName } from './config-schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -73,23 +74,6 @@ export interface ApiConfig {
   revocationTtlSeconds: number;
 }
 
-/** AUTH_PROXY_URL, JOIN_PROXY_URL, PUBLISH_PROXY_URL: the application's backend decides connects, joins and sends. */
-export interface BackendAuthConfig {
-  connectUrl?: string;
-  joinUrl?: string;
-  publishUrl?: string;
-  /** Signs every request (X-Webhook-Signature). */
-  secret: string;
-  timeoutMs: number;
-  /** Decisions are reused for this long per user, room and action (0: never). */
-  cacheTtlMs: number;
-  cacheSize: number;
-  /** What a backend that fails, times out or answers nonsense yields: a BACKEND_UNAVAILABLE refusal, or an allow. */
-  failurePolicy: 'refuse' | 'allow';
-  /** Consecutive failures that open the circuit (0: never), and how long it stays open before one trial call. */
-  breaker: { failures: number; cooldownMs: number };
-}
-
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -122,6 +106,8 @@ export interface Config {
   limits: LimitsConfig;
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
+  /** The patches to socket.io / engine.io / ws internals to apply (TRANSPORT_TUNING); empty: none. */
+  transportTuning: readonly TransportPatchName[];
 }
 
 /** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
@@ -190,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     limits: limitsConfig(r),
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
+    transportTuning: r.TRANSPORT_TUNING,
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),

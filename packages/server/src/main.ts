@@ -46,7 +46,8 @@ async function main(): Promise<void> {
   try {
     // Loaded once the configuration is accepted, so that a refused one exits before socket.io, ioredis... load.
     const { createServer } = await import('./app.js');
-    server = await createServer({ config, logger });
+    // The process serves no handler of its own that reads a connection's request or handshake once it is established.
+    server = await createServer({ config, logger, releaseHandshake: true });
     address = await server.listen();
   } catch (err) {
     // A StartError's message says it all; anything else is unexpected and keeps its stack.

@@ -13,7 +13,6 @@
  */
 import { isErrorCode, type ErrorCode, type Metadata } from '@intelgraph/websocket-protocol';
 import { z } from 'zod';
-import type { BackendAuthConfig } from '../config.js';
 import { CodedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -21,6 +20,23 @@ import { signedHeaders } from '../signing.js';
 import { exceedsJsonSize, MAX_METADATA_BYTES } from '../validation.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { Identity } from './verify.js';
+
+/** AUTH_PROXY_URL, JOIN_PROXY_URL, PUBLISH_PROXY_URL: the application's backend decides connects, joins and sends. */
+export interface BackendAuthConfig {
+  connectUrl?: string;
+  joinUrl?: string;
+  publishUrl?: string;
+  /** Signs every request (X-Webhook-Signature). */
+  secret: string;
+  timeoutMs: number;
+  /** Decisions are reused for this long per user, room and action (0: never). */
+  cacheTtlMs: number;
+  cacheSize: number;
+  /** What a backend that fails, times out or answers nonsense yields: a BACKEND_UNAVAILABLE refusal, or an allow. */
+  failurePolicy: 'refuse' | 'allow';
+  /** Consecutive failures that open the circuit (0: never), and how long it stays open before one trial call. */
+  breaker: { failures: number; cooldownMs: number };
+}
 
 export type ProxyAction = 'connect' | 'join' | 'publish';
 

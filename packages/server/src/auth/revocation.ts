@@ -1,4 +1,3 @@
-import type { RevocationStore } from '../engine/types.js';
 import { CodedError } from '../errors.js';
 import type { Identity } from './verify.js';
 
@@ -8,8 +7,13 @@ export function isRevoked(issuedAt: number | undefined, before: number): boolean
   return issuedAt === undefined || issuedAt < before;
 }
 
+/** What the check needs of the engine's revocation store. */
+export interface RevokedBefore {
+  revokedBefore(tenantId: string, userId: string, now: number): Promise<number | undefined>;
+}
+
 /** Refuses with TOKEN_REVOKED a token of a user whose tokens issued before it were revoked. */
-export async function assertNotRevoked(store: RevocationStore, identity: Identity, now = Date.now()): Promise<void> {
+export async function assertNotRevoked(store: RevokedBefore, identity: Identity, now = Date.now()): Promise<void> {
   const before = await store.revokedBefore(identity.tenantId, identity.userId, now);
   if (before !== undefined && isRevoked(identity.issuedAt, before)) throw new CodedError('TOKEN_REVOKED');
 }

@@ -61,4 +61,6 @@ export interface RealtimeDeps {
   /** The application's backend deciding connects, joins and sends (AUTH_PROXY_URL...). */
   backend?: BackendAuthorization;
   lifecycle: Lifecycle;
+  /** Called once a connection is established, with every listener it keeps in place (the transport tuning's per-connection patches). */
+  established?: (socket: IoSocket) => void;
 }

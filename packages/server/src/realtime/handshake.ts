@@ -27,9 +27,6 @@ function handshakeConnection(id: string, serverId: string, address: string, head
   };
 }
 
-/** What a connection's handshake keeps of its auth, query and headers once it is admitted. */
-const EMPTY: Record<string, never> = Object.freeze({});
-
 /** Socket.IO middleware: admission, authentication and per-user caps for each new connection. */
 export function handshakeMiddleware(deps: RealtimeDeps) {
   const { config, metrics, logger, limits } = deps;
@@ -77,15 +74,6 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         limits: undefined,
       };
       socket.data = state;
-      // Nothing of the handshake is needed after this point: keep no token around (auth, query or
-      // Authorization header), nor headers such as a browser's cookies for the connection's lifetime.
-      // One shared, frozen empty object stands for all three, and the request's URL and the
-      // handshake's time (a formatted date) go too: an idle connection keeps what it uses.
-      hs.auth = EMPTY;
-      hs.query = EMPTY;
-      hs.headers = EMPTY;
-      hs.url = '';
-      hs.time = '';
       next();
     } catch (err) {
       const coded = toCoded(err);

@@ -8,8 +8,6 @@ import { handshakeMiddleware } from './handshake.js';
 import { createPresence } from './presence.js';
 import { createRoomHandlers } from './rooms.js';
 import { createSession } from './session.js';
-import { trimConnection } from './footprint.js';
-import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
 
 /**
  * Wires the contract's events onto a Socket.IO server. Returns a function that stops its timers, and
@@ -17,8 +15,6 @@ import { batchBufferedWrites, mergeFrameWrites } from './write-batching.js';
  */
 export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void; control: ConnectionControl } {
   const { engine, metrics, logger, config, limits } = deps;
-  batchBufferedWrites();
-  mergeFrameWrites();
   const authorize = createAuthorizer(deps);
   const presence = createPresence(io, deps, authorize);
   const rooms = createRoomHandlers(deps, presence, authorize);
@@ -95,8 +91,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
       heartbeatInterval: config.heartbeatIntervalMs,
       ...(s.identity.expiresAt !== undefined && { expiresAt: s.identity.expiresAt }),
     });
-    // Every listener the connection keeps is in place now: drop what it does not need, compact the rest.
-    trimConnection(socket);
+    // Every listener the connection keeps is in place now (the transport tuning drops and compacts after this).
+    deps.established?.(socket);
   });
 
   const stopMaintenance = presence.startMaintenance();

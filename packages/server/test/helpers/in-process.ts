@@ -10,7 +10,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A server in this process on a free loopback port, configured like production would be from `env`. */
+/**
+ * A server in this process on a free loopback port, configured like production would be from `env`
+ * and, like the server process, releasing each connection's handshake once established.
+ * TRANSPORT_TUNING comes from the test run's environment unless `env` sets it.
+ */
 export async function startTestServer(env: Record<string, string> = {}, options: Omit<CreateServerOptions, 'config'> = {}): Promise<TestServer> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -18,9 +22,10 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     HOST: '127.0.0.1',
     SHUTDOWN_TIMEOUT: '500',
     RECONNECT_JITTER: '100',
+    ...(process.env.TRANSPORT_TUNING !== undefined && { TRANSPORT_TUNING: process.env.TRANSPORT_TUNING }),
     ...env,
   });
-  const server = await createServer({ config, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...options });
+  const server = await createServer({ config, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), releaseHandshake: true, ...options });
   const { port } = await server.listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}`,

@@ -42,7 +42,7 @@ export interface StartOptions {
   ca?: string;
 }
 
-/** What every test server runs with unless `env` says otherwise (PORT aside). */
+/** What every test server runs with unless `env` says otherwise (PORT aside); TRANSPORT_TUNING from the test run's environment. */
 export function serverEnv(env: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'test',
@@ -52,6 +52,7 @@ export function serverEnv(env: Record<string, string> = {}): Record<string, stri
     CORS_ORIGIN: 'http://localhost:3000',
     SHUTDOWN_TIMEOUT: '2000',
     RECONNECT_JITTER: '200',
+    ...(process.env.TRANSPORT_TUNING !== undefined && { TRANSPORT_TUNING: process.env.TRANSPORT_TUNING }),
     ...env,
   };
 }

@@ -92,7 +92,7 @@ for (const engine of engines) {
       const admin = engine.name === 'Redis engine' ? new Redis(redis.port, '127.0.0.1') : undefined;
       try {
         const prefix = srv.server.config.redis?.keyPrefix ?? '';
-        const keysNow = async () => (admin ? (await admin.keys(`${prefix}*`)).length : 0);
+        const keysNow = async () => (admin ? (await admin.keys(`${prefix}*`)).sort() : []);
         const dueNow = async () => (admin ? await admin.zcard(`${prefix}presence:due`) : 0);
         await until(async () => (await dueNow()) === 0, 5000, 'presence sweeps after the warm-up');
         const keysBefore = await keysNow();
@@ -101,7 +101,11 @@ for (const engine of engines) {
         // Presence marks each room for a sweep within HEARTBEAT_TIMEOUT; the sweep forgets empty rooms.
         await until(async () => (await dueNow()) === 0, 5000, 'presence sweeps after the churn');
         const retainedPerRoom = (retainedHeap() - heapBefore) / 10_000;
-        expect(await keysNow()).toBe(keysBefore);
+        // Keys the server keeps for itself (its instance record, limit buckets) may come and go; no key may be
+        // left for a room, and nothing may be added per room.
+        const added = (await keysNow()).filter((k) => !keysBefore.includes(k));
+        expect(added.filter((k) => k.includes('churn-'))).toEqual([]);
+        expect(added.length, `keys added: ${added.join(', ')}`).toBeLessThanOrEqual(2);
         // A room's history position alone used to be about 420 bytes here.
         expect(retainedPerRoom).toBeLessThan(100);
       } finally {

@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { compactListeners } from '../../src/realtime/footprint.js';
+import { compactListeners } from '../../src/transport-tuning/listener-compaction.js';
 import type { IoSocket } from '../../src/realtime/context.js';
 import { closeAll, connect, next, request, until } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
+
+/** Every patch on, whatever TRANSPORT_TUNING the test run has. */
+const TUNED = { TRANSPORT_TUNING: 'on' };
 
 type Listeners = Record<string | symbol, unknown>;
 const eventsOf = (e: unknown) => (e as { _events: Listeners })._events;
@@ -61,7 +64,7 @@ describe('compactListeners', () => {
 describe('what an established connection keeps', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer({ MAX_MESSAGE_BYTES: '500000' });
+    srv = await startTestServer({ ...TUNED, MAX_MESSAGE_BYTES: '500000' });
   });
   afterAll(async () => srv.close());
   afterEach(() => closeAll());

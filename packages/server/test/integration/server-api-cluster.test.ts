@@ -109,7 +109,10 @@ describe('server API v1 across three instances on Redis', () => {
   it('keeps tenants apart on every route: a tenant key neither reads nor acts on another tenant', async () => {
     const alice = await connect(B(), { claims: { sub: 'alice', tenantId: 'acme' } });
     await request(alice.socket, 'room:join', { room: 'iso' });
+    // acme's own message reaches alice (through Redis, from A to B) before listening for anything else.
+    const own = next<RoomMessage>(alice.socket, 'room:message');
     await api(A(), 'POST', '/rooms/iso/messages', { key: KEYS.acme, body: { payload: 'acme only', persistent: true } });
+    expect((await own).payload).toBe('acme only');
     const msgs = collect<RoomMessage>(alice.socket, 'room:message');
     const routes: [string, string, unknown?][] = [
       ['POST', '/rooms/iso/messages', { payload: 1, persistent: true }],

@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, collect, connect, request, until } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
 
+/** Every patch on, whatever TRANSPORT_TUNING the test run has. */
+const TUNED = { TRANSPORT_TUNING: 'on' };
+
 /** Counts the writes the server makes on one connection's TCP socket (each is one system call). */
 function countWrites(tcp: { _write: (...a: unknown[]) => unknown; _writev?: (...a: unknown[]) => unknown }) {
   const seen = { writes: 0, chunks: 0 };
@@ -33,7 +36,7 @@ describe('socket writes', () => {
   });
 
   it('packets queued for one connection while a write is in flight go out in one write, in order', async () => {
-    srv = await startTestServer();
+    srv = await startTestServer(TUNED);
     const { socket, established } = await connect(srv.url);
     const got = collect<number>(socket, 'burst' as 'room:message');
     const server = srv.server.io.of('/').sockets.get(established.connectionId);
@@ -51,7 +54,7 @@ describe('socket writes', () => {
   });
 
   it('a member gets a burst of room messages complete and in id order, with acks to the sender', async () => {
-    srv = await startTestServer({ RATE_LIMIT_MESSAGES_PER_SECOND: '0', RATE_LIMIT_USER_MESSAGES_PER_SECOND: '0', RATE_LIMIT_TENANT_MESSAGES_PER_SECOND: '0' });
+    srv = await startTestServer({ ...TUNED, RATE_LIMIT_MESSAGES_PER_SECOND: '0', RATE_LIMIT_USER_MESSAGES_PER_SECOND: '0', RATE_LIMIT_TENANT_MESSAGES_PER_SECOND: '0' });
     const a = await connect(srv.url, { claims: { sub: 'alice' } });
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
     for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'burst' });
@@ -64,7 +67,7 @@ describe('socket writes', () => {
   });
 
   it('a room message and an ack each leave as one single-chunk write; large and multi-byte payloads arrive intact', async () => {
-    srv = await startTestServer();
+    srv = await startTestServer(TUNED);
     const a = await connect(srv.url, { claims: { sub: 'alice' } });
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
     for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'frames' });
@@ -93,7 +96,7 @@ describe('socket writes', () => {
   });
 
   it('with per-message deflate on, compressed frames (merged or not) arrive intact', async () => {
-    srv = await startTestServer({ WS_PER_MESSAGE_DEFLATE: 'true' });
+    srv = await startTestServer({ ...TUNED, WS_PER_MESSAGE_DEFLATE: 'true' });
     const a = await connect(srv.url, { claims: { sub: 'alice' } });
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
     for (const c of [a, b]) await request(c.socket, 'room:join', { room: 'deflate' });
@@ -109,5 +112,42 @@ describe('socket writes', () => {
     }
     await until(() => got.length === texts.length, 5000, 'the room messages');
     expect(got.map((m) => m.payload.text)).toEqual(texts);
+  });
+});
+
+describe('socket writes of a server with the patches off, next to one with them on', () => {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    closeAll();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  it('the untuned server writes as Socket.IO does (one write per packet, header and payload in two chunks); the tuned one batches and merges', async () => {
+    const tuned = await startTestServer(TUNED);
+    const plain = await startTestServer({ TRANSPORT_TUNING: 'off' });
+    servers.push(tuned, plain);
+    expect(plain.server.transportTuning).toEqual([]);
+    const burst = async (srv: TestServer) => {
+      const { socket, established } = await connect(srv.url);
+      const got = collect<number>(socket, 'burst' as 'room:message');
+      const server = srv.server.io.of('/').sockets.get(established.connectionId)!;
+      const tcp = (server.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+      const seen = countWrites(tcp);
+      for (let i = 0; i < 50; i++) (server as unknown as Emitting).emit('burst', i);
+      await until(() => got.length === 50, 5000, '50 packets');
+      expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      return seen;
+    };
+    // Both servers in one process: the class-level wrappers act for the tuned server's connections only.
+    const a = await burst(tuned);
+    const b = await burst(plain);
+    const c = await burst(tuned);
+    // 50 frames of two chunks each, in about one write per packet (50 when every write completes at once).
+    expect(b.chunks).toBe(100);
+    expect(b.writes).toBeGreaterThan(10);
+    for (const seen of [a, c]) {
+      expect(seen.writes).toBeLessThanOrEqual(3);
+      expect(seen.chunks).toBe(50);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MERGE_LIMIT_BYTES, mergeFrame } from '../../src/realtime/write-batching.js';
+import { MERGE_LIMIT_BYTES, mergeFrame } from '../../src/transport-tuning/frame-merging.js';
 
 /** A server-to-client text frame header (RFC 6455 §5.2, unmasked) for a payload of `n` bytes. */
 function header(n: number): Buffer {
