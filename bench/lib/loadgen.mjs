@@ -34,11 +34,12 @@ export function sourceAddresses(n = 16) {
 }
 
 export class Worker {
-  constructor(name) {
+  /** `script`: the worker's module (default lib/worker.mjs). */
+  constructor(name, script = WORKER) {
     this.name = name;
     this.pending = new Map();
     this.seq = 0;
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.on('message', (m) => {
       const p = this.pending.get(m.id);

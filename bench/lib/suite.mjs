@@ -4,8 +4,9 @@ import { cluster, CLUSTER_SMOKE } from '../scenarios/cluster.mjs';
 import { connect, CONNECT_SMOKE } from '../scenarios/connect.mjs';
 import { fanout, FANOUT_SMOKE } from '../scenarios/fanout.mjs';
 import { idle, IDLE_SMOKE } from '../scenarios/idle.mjs';
+import { storm, STORM_SMOKE } from '../scenarios/storm.mjs';
 
-export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster', 'connect'];
+export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster', 'connect', 'storm'];
 
 /**
  * `tuning`: our server's TRANSPORT_TUNING; `variants`: more TRANSPORT_TUNING values of our server to
@@ -31,6 +32,9 @@ export async function runScenarios(names, { smoke = false, cpuProfDir, tuning, v
         break;
       case 'connect':
         results.connect = await connect(smoke ? CONNECT_SMOKE : {}, opts);
+        break;
+      case 'storm':
+        results.storm = await storm(smoke ? STORM_SMOKE : {}, opts);
         break;
     }
   }

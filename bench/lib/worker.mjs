@@ -84,6 +84,9 @@ class IoClient {
   }
 }
 
+/** Handshakes refused with OVERLOADED and tried again after its retryAfterMs, as the SDK does. */
+let overloadedRefusals = 0;
+
 async function connectOne(o, index) {
   const co = {
     timeoutMs: o.connectTimeoutMs,
@@ -91,14 +94,22 @@ async function connectOne(o, index) {
     ...(o.tokens && { auth: { token: o.tokens[index] } }),
     onRoomMessage,
   };
-  const client = o.client === 'socket.io' ? new IoClient(o.url, co) : new WireClient(o.url, co);
-  try {
-    await client.connect();
-    return { socket: client, index: o.startIndex + index, room: undefined };
-  } catch (err) {
-    noteError(`connect_error: ${err?.message ?? err}`);
-    client.disconnect();
-    return undefined;
+  for (;;) {
+    const client = o.client === 'socket.io' ? new IoClient(o.url, co) : new WireClient(o.url, co);
+    try {
+      await client.connect();
+      return { socket: client, index: o.startIndex + index, room: undefined };
+    } catch (err) {
+      client.disconnect();
+      const wait = err?.data?.retryAfterMs;
+      if (err?.message === 'OVERLOADED' && typeof wait === 'number' && Date.now() + wait < o.deadline) {
+        overloadedRefusals++;
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      noteError(`connect_error: ${err?.message ?? err}`);
+      return undefined;
+    }
   }
 }
 
@@ -123,7 +134,7 @@ async function connect(o) {
   const lane = async () => {
     while (next < o.count && Date.now() - started < o.deadlineMs) {
       const i = next++;
-      const c = await connectOne({ ...o, tokens }, i);
+      const c = await connectOne({ ...o, tokens, deadline: started + o.deadlineMs }, i);
       if (c) {
         c.socket.on('disconnect', (reason) => {
           if (!closing) noteError(`disconnect: ${reason}`);
@@ -134,7 +145,7 @@ async function connect(o) {
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency, o.count) }, lane));
-  return { connected: ok, wanted: o.count, ms: Date.now() - started };
+  return { connected: ok, wanted: o.count, ms: Date.now() - started, overloadedRefusals };
 }
 
 /** Joins every client to its room: one room for all, or groups of consecutive global indexes. */
