@@ -99,7 +99,12 @@ export class ClientFleet {
   async connect() {
     const started = Date.now();
     const results = await this.#each('connect');
-    return { connected: results.reduce((a, r) => a + r.connected, 0), ms: Date.now() - started };
+    return {
+      connected: results.reduce((a, r) => a + r.connected, 0),
+      ms: Date.now() - started,
+      // Handshakes refused with OVERLOADED and tried again after retryAfterMs (not errors).
+      overloadedRefusals: results.reduce((a, r) => a + (r.overloadedRefusals ?? 0), 0),
+    };
   }
 
   #each(cmd) {

@@ -127,6 +127,7 @@ async function signTokens(o) {
 }
 
 async function connect(o) {
+  overloadedRefusals = 0;
   const tokens = await signTokens(o);
   const started = Date.now();
   let next = 0;

@@ -39,6 +39,7 @@ async function connectRound(impl, servers, count, p, tag) {
     const cpu1 = await Promise.all(servers.map((s) => s.probe()));
     const redis1 = p.redis?.cpuMicros() ?? null;
     const connected = results.reduce((a, r) => a + r.connected, 0);
+    const overloaded = results.reduce((a, r) => a + r.overloadedRefusals, 0);
     const cpuMicros = cpu1.reduce((a, c, i) => a + c.cpu.userMicros + c.cpu.systemMicros - cpu0[i].cpu.userMicros - cpu0[i].cpu.systemMicros, 0);
     const errs = await Promise.all(fleets.map((f) => f.collect()));
     const errors = errs.reduce((a, x) => a + x.errors, 0);
@@ -53,12 +54,14 @@ async function connectRound(impl, servers, count, p, tag) {
       serverCpuMicrosPerConnect: connected ? round(cpuMicros / connected, 1) : null,
       redisCpuMicrosPerConnect: connected && redis0 !== null && redis1 !== null ? round((redis1 - redis0) / connected, 1) : null,
       loopStallMaxMs: Math.max(...cpu1.map((c) => c.since?.loopStallMaxMs ?? 0)),
+      overloadedRefusals: overloaded,
       errors,
       errorSamples,
     };
     process.stdout.write(
       `  ${impl} ${tag}: ${connected}/${r.target} in ${ms} ms, ${r.connectsPerSec} connects/s, ${r.serverCpuMicrosPerConnect} µs server CPU per connect` +
-        `${r.redisCpuMicrosPerConnect !== null ? `, Redis ${r.redisCpuMicrosPerConnect} µs` : ''}${errors ? `, ${errors} errors (${errorSamples.join('; ')})` : ''}\n`,
+        `${r.redisCpuMicrosPerConnect !== null ? `, Redis ${r.redisCpuMicrosPerConnect} µs` : ''}, loop stalled up to ${r.loopStallMaxMs} ms` +
+        `${overloaded ? `, ${overloaded} handshakes refused OVERLOADED and retried` : ''}${errors ? `, ${errors} errors (${errorSamples.join('; ')})` : ''}\n`,
     );
     return r;
   } finally {
@@ -85,6 +88,7 @@ async function alternate(p, start, count, tag) {
     serverCpuMicrosPerConnect: median(rs.map((r) => r.serverCpuMicrosPerConnect)),
     redisCpuMicrosPerConnect: median(rs.map((r) => r.redisCpuMicrosPerConnect)),
     errors: rs.reduce((a, r) => a + r.errors, 0),
+    overloadedRefusals: rs.reduce((a, r) => a + r.overloadedRefusals, 0),
     connected: Math.min(...rs.map((r) => r.connected)),
     target: rs[0]?.target,
     rounds: rs,
@@ -112,6 +116,7 @@ export async function connect(params = CONNECT_DEFAULTS, opts = {}) {
     rows.push([`${label}: server CPU µs per connect`, o.serverCpuMicrosPerConnect, b.serverCpuMicrosPerConnect, ratio(o.serverCpuMicrosPerConnect, b.serverCpuMicrosPerConnect)]);
     if (o.redisCpuMicrosPerConnect !== null) rows.push([`${label}: Redis CPU µs per connect`, o.redisCpuMicrosPerConnect, b.redisCpuMicrosPerConnect, ratio(o.redisCpuMicrosPerConnect, b.redisCpuMicrosPerConnect)]);
     rows.push([`${label}: connected / errors`, `${o.connected} / ${o.errors}`, `${b.connected} / ${b.errors}`, null]);
+    rows.push([`${label}: refused OVERLOADED, retried`, o.overloadedRefusals, b.overloadedRefusals, null]);
   };
   add(`one instance, ${p.single} clients`, single.ours, single.bare);
   if (cluster?.redisError) rows.push([`${p.instances} instances over Redis`, `redis-server not available: ${cluster.redisError}`, '-', null]);

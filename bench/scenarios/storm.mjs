@@ -34,6 +34,8 @@ async function runOnce(p, spread, opts) {
     REDIS_URL: redis.url,
     RECONNECT_JITTER: String(spread ? p.jitterMs : 0),
     SHUTDOWN_TIMEOUT: String(p.shutdownTimeoutMs),
+    // The publisher is in every room.
+    MAX_ROOMS_PER_CONNECTION: '10000',
   };
   const servers = [];
   const workers = [];

@@ -4,6 +4,8 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 const SAMPLE_MS = 100;
 /** How long an instance counts as overloaded after a window whose lag exceeded the limit. */
 const HOLD_MS = 1000;
+/** The histogram's resolution: its timer runs this often, so a delay is what a value holds beyond it. */
+const RESOLUTION_MS = 10;
 
 /**
  * Whether this instance is saturated, from its event loop's lag (Node's `monitorEventLoopDelay`,
@@ -16,8 +18,10 @@ const HOLD_MS = 1000;
  * configured one) so that the refused do not all come back in the same instant.
  */
 export class OverloadGuard {
-  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   private timer: NodeJS.Timeout | undefined;
+  /** False until the first window has passed: it holds what the process did while starting, not load. */
+  private measuring = false;
   private lastTick = performance.now();
   private overloadedUntil = 0;
   /** The largest event-loop delay of the last window, in ms. */
@@ -33,6 +37,7 @@ export class OverloadGuard {
   start(): () => void {
     if (this.limitMs <= 0 || this.timer) return () => {};
     this.delay.enable();
+    this.measuring = false;
     this.lastTick = performance.now();
     this.timer = setInterval(() => this.tick(), SAMPLE_MS);
     this.timer.unref();
@@ -45,7 +50,7 @@ export class OverloadGuard {
 
   /** Undefined when a new handshake may go ahead; else how long the client should wait (ms). */
   refusal(now = performance.now()): number | undefined {
-    if (this.limitMs <= 0 || !this.timer) return undefined;
+    if (this.limitMs <= 0 || !this.timer || !this.measuring) return undefined;
     const late = now - this.lastTick - SAMPLE_MS;
     if (now >= this.overloadedUntil && late <= this.limitMs) return undefined;
     return Math.round(this.retryAfterMs * (1 + this.random()));
@@ -55,9 +60,15 @@ export class OverloadGuard {
     const now = performance.now();
     const max = this.delay.max;
     this.delay.reset();
-    // The histogram holds delays beyond the resolution in ns; the timer's own lateness covers a stall it has not recorded yet.
-    this.lagMs = Math.max(Number.isFinite(max) ? max / 1e6 : 0, now - this.lastTick - SAMPLE_MS);
+    const late = now - this.lastTick - SAMPLE_MS;
     this.lastTick = now;
+    if (!this.measuring) {
+      // The first window covers the rest of the start (modules compiled, routes built): not load.
+      this.measuring = true;
+      return;
+    }
+    // The histogram holds its timer's intervals in ns (the resolution included); this timer's own lateness covers a stall it has not recorded yet.
+    this.lagMs = Math.max(Number.isFinite(max) && max > 0 ? max / 1e6 - RESOLUTION_MS : 0, late);
     if (this.lagMs > this.limitMs) this.overloadedUntil = now + HOLD_MS;
   }
 }
