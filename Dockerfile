@@ -41,8 +41,9 @@ COPY package.json package-lock.json ./
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/server/package.json packages/server/
 COPY packages/client/package.json packages/client/
-# Production dependencies of the server workspace only (the protocol workspace
-# comes along as a linked dependency). No install script runs (package.json
+# Production dependencies of the server workspace only (the protocol and client
+# workspaces come along as linked dependencies: the console serves the SDK's
+# browser bundle). No install script runs (package.json
 # allowScripts denies them, --ignore-scripts makes sure): bufferutil loads its
 # prebuilt binary where one exists for the platform, and ws falls back to plain
 # JavaScript where none does.
@@ -62,9 +63,13 @@ WORKDIR /app
 COPY package.json ./
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/server/package.json packages/server/
+COPY packages/client/package.json packages/client/
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/packages/protocol/dist packages/protocol/dist
 COPY --from=build /app/packages/server/dist packages/server/dist
+# The console's pages, and the SDK's browser bundle it serves (CONSOLE_ENABLED, off by default here).
+COPY --from=build /app/packages/server/console packages/server/console
+COPY --from=build /app/packages/client/dist packages/client/dist
 
 # The `node` user of the official image, by number so that Kubernetes'
 # runAsNonRoot can verify it.

@@ -15,11 +15,12 @@ import { drain } from './lifecycle/shutdown.js';
 import { listen } from './lifecycle/start.js';
 import { createLimits } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, tenantCounts, type Metrics } from './metrics.js';
 import type { IoServer } from './realtime/context.js';
 import { attachRealtime } from './realtime/index.js';
 import { createIoServer } from './http/io-server.js';
 import { RefusalLog } from './refusal-log.js';
+import { createWebhooks } from './webhooks/index.js';
 import { applyTransportTuning } from './transport-tuning/index.js';
 import type { TransportPatchName } from './config.js';
 
@@ -74,13 +75,15 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const io = createIoServer(http, config, gate, adapter);
   const tuning = applyTransportTuning({ engine: io.engine, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
-  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
-  const api = createServerApi({ config, engine, control: realtime.control, metrics, logger });
+  const webhooks = createWebhooks({ config: config.webhooks, serverId: config.serverId, engine, metrics, logger });
+  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, webhooks: webhooks.tap, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
+  const api = createServerApi({ config, engine, control: realtime.control, metrics, logger, webhooks });
   const startedAt = Date.now();
-  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api });
+  const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api, onPublished: webhooks.tap.published });
   serveRoutes(http, gate, routes);
   const stopLimits = limits.start();
-  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger });
+  webhooks.start();
+  const report = createInstanceReport({ serverId: config.serverId, startedAt, engine, connections: () => io.of('/').sockets.values(), lifecycle, logger, counts: () => tenantCounts(metrics) });
 
   let closing: Promise<void> | undefined;
   const close = (quiet = false) =>
@@ -92,6 +95,8 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
         io.close(() => resolve());
         http.closeAllConnections();
       });
+      // After the connections' cleanup (their leaves reach the outbox), before the engine goes.
+      await webhooks.stop();
       await engine.close().catch((err: unknown) => logger.warn({ err }, 'engine close failed'));
       lifecycle.set('closed');
       metrics.close();

@@ -6,11 +6,19 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 
+const boolText = () => z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' });
+const truthy = (v: string) => v === 'true' || v === '1' || v === 'yes';
+
 export const bool = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  boolText()
     .default(def ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+    .transform(truthy);
+
+/** A boolean whose default depends on other variables (undefined when unset). */
+export const optionalBool = () =>
+  boolText()
+    .optional()
+    .transform((v) => (v === undefined ? undefined : truthy(v)));
 
 export const int = (def: number, min: number, max: number) =>
   z
@@ -160,6 +168,24 @@ export const envSchema = z.object({
   AUTH_PROXY_BREAKER_FAILURES: int(5, 0, 1_000_000),
   AUTH_PROXY_BREAKER_COOLDOWN: int(10_000, 100, 3_600_000),
 
+  WEBHOOK_URL: httpUrl(),
+  WEBHOOK_SECRET: optionalString,
+  WEBHOOK_SECRET_FILE: readableFile(),
+  WEBHOOK_EVENTS: optionalString,
+  WEBHOOK_ROOM_PREFIXES: optionalString,
+  WEBHOOKS_FILE: readableFile(),
+  WEBHOOK_BATCH_SIZE: int(100, 1, 1000),
+  WEBHOOK_BATCH_WAIT: int(1000, 0, 60_000),
+  WEBHOOK_TIMEOUT: int(10_000, 100, 120_000),
+  WEBHOOK_RETRY_FOR: int(3600, 1, 604_800),
+  WEBHOOK_RETRY_BASE: int(1000, 10, 600_000),
+  WEBHOOK_RETRY_MAX_DELAY: int(60_000, 10, 3_600_000),
+  WEBHOOK_LEAVE_GRACE: int(5000, 0, 600_000),
+  WEBHOOK_CONCURRENCY: int(8, 1, 256),
+  WEBHOOK_QUEUE_MAX: int(100_000, 1, 10_000_000),
+  WEBHOOK_DEAD_LETTER_MAX: int(10_000, 1, 1_000_000),
+  WEBHOOK_DEAD_LETTER_TTL: int(604_800, 60, 31_536_000),
+
   PERSISTENCE_ENABLED: bool(true),
   PERSISTENCE_TTL: int(3600, 1, 31_536_000),
   PERSISTENCE_MAX_MESSAGES: int(1000, 1, 1_000_000),
@@ -195,6 +221,8 @@ export const envSchema = z.object({
   PRESENCE_UPDATE_INTERVAL: int(250, 0, 60_000),
 
   METRICS_MAX_TENANTS: int(100, 1, 100_000),
+  /** Unset: on in development and test, off in production (config.ts). */
+  CONSOLE_ENABLED: optionalBool(),
   WS_PER_MESSAGE_DEFLATE: bool(false),
   TRANSPORT_TUNING: transportTuning(),
 });

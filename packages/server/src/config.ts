@@ -11,6 +11,9 @@ import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secret
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import type { BackendAuthConfig } from './auth/proxy.js';
 import { envSchema, parseUrl, type Env, type TransportPatchName } from './config-schema.js';
+import { endpoint, eventsSchema, MIN_WEBHOOK_SECRET, parseEndpointsFile, prefixesSchema, type WebhookEndpoint, type WebhooksConfig } from './webhook-endpoints.js';
+
+export type { WebhooksConfig } from './webhook-endpoints.js';
 
 export { httpUrl, readableFile, urlOf, TRANSPORT_PATCH_NAMES, type TransportPatchName } from './config-schema.js';
 
@@ -104,10 +107,22 @@ export interface Config {
   maxHttpBufferSize: number;
   writeBufferLimit: number;
   limits: LimitsConfig;
+  webhooks: WebhooksConfig;
   metricsMaxTenants: number;
   perMessageDeflate: boolean;
   /** The patches to socket.io / engine.io / ws internals to apply (TRANSPORT_TUNING); empty: none. */
   transportTuning: readonly TransportPatchName[];
+  /** The demo at `/` and the admin view at `/admin` (CONSOLE_ENABLED; default: on except in production). */
+  console: ConsoleConfig;
+}
+
+export interface ConsoleConfig {
+  enabled: boolean;
+  /**
+   * `POST /dev/token` mints tokens for any user and tenant: only with a secret generated for this
+   * process (no JWT_SECRET) outside production, where no token it mints is valid anywhere else.
+   */
+  devTokens: boolean;
 }
 
 /** `30s`, `15m`, `1h`, `7d` or a number of seconds. */
@@ -174,9 +189,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     maxHttpBufferSize: r.MAX_HTTP_BUFFER_SIZE || (r.MAX_MESSAGE_BYTES === 0 ? 16_777_216 : Math.max(r.MAX_MESSAGE_BYTES, 16_384) * 2 + 16_384),
     writeBufferLimit: r.WRITE_BUFFER_LIMIT,
     limits: limitsConfig(r),
+    webhooks: webhooksConfig(r, secrets),
     metricsMaxTenants: r.METRICS_MAX_TENANTS,
     perMessageDeflate: r.WS_PER_MESSAGE_DEFLATE,
     transportTuning: r.TRANSPORT_TUNING,
+    console: consoleConfig(r, prod, jwt),
     ...(r.STATS_TOKEN !== undefined && { statsToken: r.STATS_TOKEN }),
     ...(r.API_KEY !== undefined && { apiKey: r.API_KEY }),
     ...(redis !== undefined && { redis }),
@@ -205,6 +222,7 @@ interface Secrets {
   redisPassword?: string;
   apiKeys?: string;
   authProxySecret?: string;
+  webhookSecret?: string;
   /** The variable's name as messages should give it (`JWT_SECRET (read from JWT_SECRET_FILE)`). */
   named(name: string): string;
 }
@@ -222,7 +240,9 @@ function mountedSecrets(r: Env): Secrets {
   const redisPassword = value('REDIS_PASSWORD', r.REDIS_PASSWORD, r.REDIS_PASSWORD_FILE);
   const apiKeys = value('API_KEYS', r.API_KEYS, r.API_KEYS_FILE);
   const authProxySecret = value('AUTH_PROXY_SECRET', r.AUTH_PROXY_SECRET, r.AUTH_PROXY_SECRET_FILE);
+  const webhookSecret = value('WEBHOOK_SECRET', r.WEBHOOK_SECRET, r.WEBHOOK_SECRET_FILE);
   return {
+    ...(webhookSecret !== undefined && { webhookSecret }),
     ...(apiKeys !== undefined && { apiKeys }),
     ...(authProxySecret !== undefined && { authProxySecret }),
     ...(jwtSecret !== undefined && { jwtSecret }),
@@ -281,6 +301,12 @@ function jwtConfig(r: Env, prod: boolean, s: Secrets): JwtConfig {
   };
 }
 
+/** CONSOLE_ENABLED (on by default outside production), and whether the development token endpoint exists. */
+function consoleConfig(r: Env, prod: boolean, jwt: JwtConfig): ConsoleConfig {
+  const enabled = r.CONSOLE_ENABLED ?? !prod;
+  return { enabled, devTokens: enabled && !prod && jwt.secretGenerated };
+}
+
 /** API_KEYS (one entry a line or comma-separated in API_KEYS_FILE) and API_KEY, the API's limits, and how long revocations last. */
 function apiConfig(r: Env, s: Secrets, jwt: JwtConfig): ApiConfig {
   const parsed = parseApiKeys(commaList(s.apiKeys?.replace(/\s*\n\s*/g, ',')));
@@ -319,6 +345,49 @@ function backendAuthConfig(r: Env, s: Secrets): BackendAuthConfig | undefined {
     cacheSize: r.AUTH_PROXY_CACHE_SIZE,
     failurePolicy: r.AUTH_PROXY_FAILURE_POLICY,
     breaker: { failures: r.AUTH_PROXY_BREAKER_FAILURES, cooldownMs: r.AUTH_PROXY_BREAKER_COOLDOWN },
+  };
+}
+
+/** WEBHOOK_URL with its secret and filters, the endpoints of WEBHOOKS_FILE, and the delivery settings. */
+function webhooksConfig(r: Env, s: Secrets): WebhooksConfig {
+  const endpoints: WebhookEndpoint[] = [];
+  if (r.WEBHOOK_URL !== undefined) {
+    const secret = s.webhookSecret;
+    if (secret === undefined) return fail('WEBHOOK_SECRET', 'is required with WEBHOOK_URL (it signs the requests)');
+    if (secret.length < MIN_WEBHOOK_SECRET) fail(s.named('WEBHOOK_SECRET'), `must be at least ${MIN_WEBHOOK_SECRET} characters`);
+    const list = (name: 'WEBHOOK_EVENTS' | 'WEBHOOK_ROOM_PREFIXES', schema: typeof eventsSchema | typeof prefixesSchema) => {
+      const text = r[name];
+      if (text === undefined) return undefined;
+      const parsed = schema.safeParse(commaList(text));
+      if (!parsed.success) return fail(name, `${parsed.error.issues[0]?.message ?? 'is invalid'} (got "${text}")`);
+      return parsed.data;
+    };
+    const events = list('WEBHOOK_EVENTS', eventsSchema) as WebhookEndpoint['events'] | undefined;
+    endpoints.push(endpoint(undefined, r.WEBHOOK_URL, secret, events, list('WEBHOOK_ROOM_PREFIXES', prefixesSchema)));
+  } else {
+    for (const name of ['WEBHOOK_SECRET', 'WEBHOOK_EVENTS', 'WEBHOOK_ROOM_PREFIXES'] as const) {
+      if (r[name] !== undefined || (name === 'WEBHOOK_SECRET' && s.webhookSecret !== undefined)) fail(name, 'needs WEBHOOK_URL');
+    }
+  }
+  if (r.WEBHOOKS_FILE !== undefined) {
+    const parsed = parseEndpointsFile(r.WEBHOOKS_FILE.text);
+    if ('error' in parsed) return fail('WEBHOOKS_FILE', `"${r.WEBHOOKS_FILE.path}" ${parsed.error}`);
+    endpoints.push(...parsed.endpoints);
+  }
+  if (r.WEBHOOK_RETRY_MAX_DELAY < r.WEBHOOK_RETRY_BASE) fail('WEBHOOK_RETRY_MAX_DELAY', 'must be at least WEBHOOK_RETRY_BASE');
+  return {
+    endpoints,
+    batchSize: r.WEBHOOK_BATCH_SIZE,
+    batchWaitMs: r.WEBHOOK_BATCH_WAIT,
+    timeoutMs: r.WEBHOOK_TIMEOUT,
+    retryForMs: r.WEBHOOK_RETRY_FOR * 1000,
+    retryBaseMs: r.WEBHOOK_RETRY_BASE,
+    retryMaxDelayMs: r.WEBHOOK_RETRY_MAX_DELAY,
+    leaveGraceMs: r.WEBHOOK_LEAVE_GRACE,
+    concurrency: r.WEBHOOK_CONCURRENCY,
+    queueMax: r.WEBHOOK_QUEUE_MAX,
+    deadLetterMax: r.WEBHOOK_DEAD_LETTER_MAX,
+    deadLetterTtlMs: r.WEBHOOK_DEAD_LETTER_TTL * 1000,
   };
 }
 

@@ -62,6 +62,10 @@ async function main(): Promise<void> {
   const { port, host } = address;
   const scheme = config.tls ? 'https' : 'http';
   logger.info({ port, host, engine: server.engine.name, env: config.env, tls: config.tls !== undefined }, `listening on ${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`);
+  if (config.console.enabled) {
+    const base = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    logger.info({ demo: `${base}/`, admin: `${base}/admin` }, `console: the demo at ${base}/ (open it in two windows), the admin view at ${base}/admin`);
+  }
   const signing = config.jwt.secrets[0];
   if (config.jwt.secretGenerated && signing) {
     const token = await mintToken({ secret: signing, userId: 'dev-user', tenantId: 'dev', ttlSeconds: 3600 });

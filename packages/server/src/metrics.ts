@@ -105,6 +105,12 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       labelNames: ['tenant', 'event'] as const,
       registers: [registry],
     }),
+    eventsRefused: talliedCounter({
+      name: 'websocket_events_refused_total',
+      help: 'Client events answered with an error code (a limit, a permission, an invalid payload...), by tenant',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
     messageLatency: new client.Histogram({
       name: 'websocket_message_latency_ms',
       help: 'Time from receiving a client event to acknowledging it, in milliseconds',
@@ -204,14 +210,76 @@ export function createMetrics(opts: { maxTenants: number; serverId: string; coll
       labelNames: ['route', 'status'] as const,
       registers: [registry],
     }),
+    webhookEvents: new client.Counter({
+      name: 'websocket_webhook_events_total',
+      help: 'Webhook events by outcome, counted once per endpoint: queued, dropped (the queue was full), delivered, dead_lettered',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new client.Counter({
+      name: 'websocket_webhook_deliveries_total',
+      help: 'Webhook requests by outcome: delivered (2xx) or failed (another status, no answer within WEBHOOK_TIMEOUT, a network error)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookRetries: new client.Counter({
+      name: 'websocket_webhook_retries_total',
+      help: 'Webhook batches scheduled for another attempt after a failure',
+      registers: [registry],
+    }),
+    webhookDeadLetters: new client.Counter({
+      name: 'websocket_webhook_dead_letters_total',
+      help: 'Dead letters stored (a batch not delivered within WEBHOOK_RETRY_FOR, one letter per tenant)',
+      registers: [registry],
+    }),
+    webhookLatency: new client.Histogram({
+      name: 'websocket_webhook_delivery_latency_ms',
+      help: 'Time from an event entering its endpoint queue to the receiver acknowledging it, in milliseconds',
+      buckets: [10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000],
+      registers: [registry],
+    }),
+    webhookRequestDuration: new client.Histogram({
+      name: 'websocket_webhook_request_duration_ms',
+      help: 'Webhook request duration in milliseconds, answered or not',
+      buckets: latencyBuckets.concat([5000, 10_000, 30_000]),
+      registers: [registry],
+    }),
     close() {
       lag.disable();
       registry.clear();
     },
   };
   for (const r of ['hit', 'miss']) m.historyRecoveries.inc({ result: r }, 0);
-  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer', 'api_key']) m.rateLimited.inc({ scope: s }, 0);
+  for (const o of ['queued', 'dropped', 'delivered', 'dead_lettered']) m.webhookEvents.inc({ outcome: o }, 0);
+  for (const o of ['delivered', 'failed']) m.webhookDeliveries.inc({ outcome: o }, 0);
+  for (const s of ['connection', 'user', 'tenant', 'ip', 'connections_per_user', 'rooms_per_connection', 'slow_consumer', 'api_key', 'dev_token']) m.rateLimited.inc({ scope: s }, 0);
   return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** A tenant's counts since this instance started: `room:send` events received, and events refused. */
+export interface TenantCounts {
+  messages: number;
+  refused: number;
+}
+
+/**
+ * Per-tenant counts read from the metrics' own counters (tenant labels as they are bounded there:
+ * past METRICS_MAX_TENANTS, `_other`).
+ */
+export async function tenantCounts(metrics: Pick<Metrics, 'messagesReceived' | 'eventsRefused'>): Promise<Map<string, TenantCounts>> {
+  const counts = new Map<string, TenantCounts>();
+  const of = (tenant: string) => {
+    let c = counts.get(tenant);
+    if (!c) counts.set(tenant, (c = { messages: 0, refused: 0 }));
+    return c;
+  };
+  for (const v of (await metrics.messagesReceived.get()).values) {
+    if (v.labels.event === 'room:send' && typeof v.labels.tenant === 'string') of(v.labels.tenant).messages += v.value;
+  }
+  for (const v of (await metrics.eventsRefused.get()).values) {
+    if (typeof v.labels.tenant === 'string') of(v.labels.tenant).refused += v.value;
+  }
+  return counts;
+}

@@ -20,6 +20,7 @@ const RUN_BY: Record<string, string> = {
   backend: 'docs-browser.test.ts',
   browser: 'docs-browser.test.ts',
   react: 'docs-browser.test.ts',
+  'dev-token': 'packages/server/test/integration/console-browser.test.ts (a page of the server itself)',
 };
 
 let server: ServerProcess;

@@ -22,7 +22,8 @@ import { apiKey, authenticateApiKey, type ApiKey } from '../auth/api-keys.js';
 import { openApiDocument } from './openapi.js';
 import { publishBackendMessage } from '../http/publish.js';
 import { Router, type Route } from './router.js';
-import { bodies, check, cursors, MAX_USER_ID, queries, tenantIdSchema } from './schemas.js';
+import { bodies, check, cursors, DEAD_LETTER_ID_PATTERN, MAX_USER_ID, queries, tenantIdSchema } from './schemas.js';
+import type { Webhooks } from '../webhooks/index.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -34,18 +35,26 @@ export interface ServerApiDeps {
   logger: Logger;
   /** What the API reads of the deployment (default: the engine's shared state). */
   view?: ClusterView;
+  /** The webhooks' dead letters (absent: the routes answer NOT_FOUND for every letter and list none). */
+  webhooks?: Pick<Webhooks, 'deadLetters' | 'tap'>;
 }
 
-/** Who may call a route: anyone (the OpenAPI document), a key acting on one tenant, or an operator key only. */
-type Scope = 'public' | 'tenant' | 'operator';
+/**
+ * Who may call a route: anyone (the OpenAPI document), any key (about itself), a key acting on one
+ * tenant, an operator key only, or `tenants`: a tenant key on its tenant, an operator key on the
+ * tenant `?tenantId=` names or, without it, on every tenant (`tenantId` is then '').
+ */
+type Scope = 'public' | 'key' | 'tenant' | 'operator' | 'tenants';
 
 interface Call {
   req: IncomingMessage;
   res: ServerResponse;
   params: Record<string, string>;
   query: URLSearchParams;
-  /** The tenant acted on (tenant-scoped routes). */
+  /** The tenant acted on (tenant-scoped routes; '' for every tenant). */
   tenantId: string;
+  /** The key presented (every route but public ones). */
+  key?: ApiKey;
 }
 
 interface Handler {
@@ -60,7 +69,7 @@ export function createServerApi(deps: ServerApiDeps) {
   const view = deps.view ?? createClusterView(engine);
   const limits = createApiLimits({ config, rateLimiter: engine.rateLimiter, metrics });
   const keys: readonly ApiKey[] = config.api.keys.map((k) => apiKey(k.tenant, k.key));
-  const publishDeps = { config, stream: engine.stream, metrics };
+  const publishDeps = { config, stream: engine.stream, metrics, ...(deps.webhooks && { onPublished: deps.webhooks.tap.published }) };
 
   const roomOf = (call: Call): RoomKey => {
     const room = call.params.room as string;
@@ -84,6 +93,7 @@ export function createServerApi(deps: ServerApiDeps) {
   const route = (method: Route<Handler>['method'], path: string, scope: Scope, run: Handler['run']): Route<Handler> => ({ method, path, handler: { scope, run } });
   const routes: Route<Handler>[] = [
     route('GET', '/openapi.json', 'public', async () => openApiDocument()),
+    route('GET', '/key', 'key', async (call) => ({ tenant: call.key?.tenant ?? '', operator: call.key?.tenant === '*' })),
     route('POST', '/rooms/{room}/messages', 'tenant', async (call) => {
       const key = roomOf(call);
       return publishBackendMessage(publishDeps, key, check(bodies.message, await bodyOf(call)));
@@ -161,17 +171,59 @@ export function createServerApi(deps: ServerApiDeps) {
       control.revoked(call.tenantId, userId, before);
       return { userId, before, expiresAt: before + ttlMs };
     }),
+    route('GET', '/webhooks/dead-letters', 'tenants', async (call) => {
+      const q = check(queries.deadLetters, queryOf(call), 'query');
+      // Not an error: a console shows "not configured" without a failed request in its log.
+      if (!webhooksConfigured()) return { deadLetters: [], cursor: null, configured: false };
+      return webhooksOn().list({ limit: q.limit, ...(call.tenantId !== '' && { tenantId: call.tenantId }), ...(q.cursor !== undefined && { cursor: q.cursor }) });
+    }),
+    route('POST', '/webhooks/dead-letters/{id}/replay', 'tenants', async (call) => {
+      const letters = await letterOf(call);
+      const replayed = await letters.replay(call.params.id as string);
+      if (!replayed) throw new CodedError('NOT_FOUND', 'No such dead letter');
+      return { id: replayed.id, replayed: replayed.events.length };
+    }),
+    route('DELETE', '/webhooks/dead-letters/{id}', 'tenants', async (call) => {
+      const letters = await letterOf(call);
+      if (!(await letters.discard(call.params.id as string))) throw new CodedError('NOT_FOUND', 'No such dead letter');
+      return { id: call.params.id as string, deleted: true };
+    }),
     route('GET', '/instances', 'operator', async () => ({ instances: await view.instances() })),
     route('GET', '/tenants', 'operator', async () => {
-      const byTenant = new Map<string, number>();
+      // Tenant ids come from tokens: a Map, so `__proto__` is a tenant like any other.
+      const byTenant = new Map<string, { tenantId: string; connections: number; messages: number; refused: number }>();
+      const of = (tenantId: string) => {
+        let t = byTenant.get(tenantId);
+        if (!t) byTenant.set(tenantId, (t = { tenantId, connections: 0, messages: 0, refused: 0 }));
+        return t;
+      };
       for (const i of await view.instances()) {
-        for (const [t, n] of Object.entries(i.connectionsByTenant)) byTenant.set(t, (byTenant.get(t) ?? 0) + n);
+        for (const [t, n] of Object.entries(i.connectionsByTenant)) of(t).connections += n;
+        for (const [t, c] of Object.entries(i.countsByTenant ?? {})) {
+          of(t).messages += c.messages;
+          of(t).refused += c.refused;
+        }
       }
-      const tenants = [...byTenant].map(([tenantId, connections]) => ({ tenantId, connections }));
-      return { tenants: tenants.sort((a, b) => b.connections - a.connections || compareText(a.tenantId, b.tenantId)) };
+      return { tenants: [...byTenant.values()].sort((a, b) => b.connections - a.connections || compareText(a.tenantId, b.tenantId)) };
     }),
   ];
   const router = new Router(routes);
+
+  /** The dead letters; NOT_FOUND on a server without webhook endpoints (WEBHOOK_URL, WEBHOOKS_FILE): there is no letter to act on. */
+  const webhooksConfigured = () => deps.webhooks !== undefined && config.webhooks.endpoints.length > 0;
+  function webhooksOn(): Webhooks['deadLetters'] {
+    if (!deps.webhooks || !webhooksConfigured()) throw new CodedError('NOT_FOUND', 'Webhooks are not configured on this server');
+    return deps.webhooks.deadLetters;
+  }
+
+  /** The dead letters, once the path's letter is known to exist for the call's tenant (NOT_FOUND otherwise: another tenant's letter is not revealed). */
+  async function letterOf(call: Call): Promise<Webhooks['deadLetters']> {
+    const id = call.params.id as string;
+    if (!DEAD_LETTER_ID_PATTERN.test(id)) throw new CodedError('INVALID_PAYLOAD', 'Invalid dead letter id');
+    const letters = webhooksOn();
+    if (!(await letters.get(id, call.tenantId === '' ? undefined : call.tenantId))) throw new CodedError('NOT_FOUND', 'No such dead letter');
+    return letters;
+  }
 
   /** Each message on its own: one refused does not stop the others; a room's messages keep their order. */
   async function publishBatch(tenantId: string, items: unknown[]) {
@@ -206,13 +258,14 @@ export function createServerApi(deps: ServerApiDeps) {
   }
 
   /** The tenant a call acts on: the key's own, or, for an operator key, the one `?tenantId=` names. */
-  function tenantOf(key: ApiKey, query: URLSearchParams): string {
+  function tenantOf(key: ApiKey, query: URLSearchParams, all = false): string {
     const named = query.get('tenantId') ?? undefined;
     if (named !== undefined && !tenantIdSchema.safeParse(named).success) throw new CodedError('INVALID_PAYLOAD', 'Invalid parameter "tenantId"');
     if (key.tenant !== '*') {
       if (named !== undefined && named !== key.tenant) throw new CodedError('FORBIDDEN', 'This API key cannot act on another tenant');
       return key.tenant;
     }
+    if (named === undefined && all) return '';
     if (named === undefined) throw new CodedError('INVALID_PAYLOAD', 'An operator key names the tenant: add ?tenantId=');
     return named;
   }
@@ -220,14 +273,15 @@ export function createServerApi(deps: ServerApiDeps) {
   async function serve(req: IncomingMessage, res: ServerResponse, url: URL, route: Route<Handler>, params: Record<string, string>): Promise<void> {
     const { scope } = route.handler;
     let tenantId = '';
+    let key: ApiKey | undefined;
     if (scope !== 'public') {
       if (keys.length === 0) throw new CodedError('FORBIDDEN', 'The server API is disabled: set API_KEYS');
-      const key = authenticateApiKey(keys, req);
+      key = authenticateApiKey(keys, req);
       if (scope === 'operator' && key.tenant !== '*') throw new CodedError('FORBIDDEN', 'This route needs an operator key (*:key)');
       await limits.takeCall(key.id);
-      if (scope === 'tenant') tenantId = tenantOf(key, url.searchParams);
+      if (scope === 'tenant' || scope === 'tenants') tenantId = tenantOf(key, url.searchParams, scope === 'tenants');
     }
-    const body = await route.handler.run({ req, res, params, query: url.searchParams, tenantId });
+    const body = await route.handler.run({ req, res, params, query: url.searchParams, tenantId, ...(key && { key }) });
     send(res, 200, body);
   }
 

@@ -3,7 +3,8 @@
  * docs/openapi.json (a test checks the two agree, and that every route answers as described).
  */
 import { CLIENT_MESSAGE_ID_PATTERN, DEFAULT_HISTORY_LIMIT, ERROR_CODES, MAX_HISTORY_LIMIT, PRESENCE_STATUSES, ROOM_NAME_PATTERN, TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
-import { DEFAULT_PAGE, MAX_BATCH_MESSAGES, MAX_PAGE, MAX_USER_ID } from './schemas.js';
+import { DEAD_LETTER_ID_PATTERN, DEFAULT_DEAD_LETTER_PAGE, DEFAULT_PAGE, MAX_BATCH_MESSAGES, MAX_DEAD_LETTER_PAGE, MAX_PAGE, MAX_USER_ID } from './schemas.js';
+import { WEBHOOK_EVENT_TYPES } from '../webhook-endpoints.js';
 
 type Schema = Record<string, unknown>;
 
@@ -83,15 +84,40 @@ const schemas: Record<string, Schema> = {
   Disconnected: object({ userId: str(), code: { enum: [...ERROR_CODES] }, connections: int('the user\'s connections when asked, on every instance') }),
   MemberRemoved: object({ room: str(), userId: str(), connections: int('the user\'s connections in the room when asked') }),
   Revoked: object({ userId: str(), before: ms('tokens issued before this are refused'), expiresAt: ms('when the revocation lapses (every token it covers has expired)') }),
+  WebhookEvent: object(
+    {
+      id: str('stable across retries and replays: de-duplicate by it'),
+      type: { enum: [...WEBHOOK_EVENT_TYPES] },
+      tenantId: str(),
+      time: str('when the change happened (ISO 8601)'),
+      data: { type: 'object', description: 'the event\'s payload (docs/webhooks.md)' },
+    },
+    undefined,
+    'One event as the webhook request carries it',
+  ),
+  DeadLetter: object({
+    id: { type: 'string', pattern: DEAD_LETTER_ID_PATTERN.source },
+    tenantId: str(),
+    url: str('the endpoint that did not take the batch'),
+    events: arrayOf(ref('WebhookEvent')),
+    attempts: int('requests made'),
+    lastError: str('what the last attempt got: a status, a timeout, a network error'),
+    failedAt: ms('when it was dead-lettered'),
+  }),
   Instance: object({
     serverId: str(),
     startedAt: ms('start'),
     lifecycle: { enum: ['running', 'draining', 'closed'] },
     connections: int(),
     connectionsByTenant: { type: 'object', additionalProperties: { type: 'integer' } },
+    countsByTenant: {
+      type: 'object',
+      description: 'per tenant since the instance started: room:send events received and client events refused (the tenants with the most messages)',
+      additionalProperties: object({ messages: int(), refused: int() }),
+    },
     eventLoopLagMs: { type: 'number' },
     updatedAt: ms('last report'),
-  }),
+  }, ['serverId', 'startedAt', 'lifecycle', 'connections', 'connectionsByTenant', 'eventLoopLagMs', 'updatedAt']),
 };
 
 const param = (name: string, where: 'path' | 'query', schema: Schema, description: string, required = where === 'path'): Schema => ({ name, in: where, required, description, schema });
@@ -133,6 +159,13 @@ export function openApiDocument(): Record<string, unknown> {
     components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key of API_KEYS (or API_KEY)' } }, schemas },
     paths: {
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': ok({ type: 'object' }, 'the OpenAPI document') } } },
+      '/key': {
+        get: {
+          operationId: 'key',
+          summary: 'The key presented: the tenant it acts on, or `*` for an operator key',
+          responses: { '200': ok(object({ tenant: str('a tenant id, or * (operator)'), operator: { type: 'boolean' } }), 'the key is valid'), ...errors() },
+        },
+      },
       '/rooms/{room}/messages': {
         parameters: [params.room, params.tenantId],
         post: {
@@ -219,14 +252,67 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': ok(ref('Revoked'), 'the revocation is stored and on its way to every instance'), ...errors(badRequest, tooLarge) },
         },
       },
+      '/webhooks/dead-letters': {
+        parameters: [param('tenantId', 'query', { type: 'string', pattern: TENANT_ID_PATTERN.source }, 'with an operator key: only this tenant\'s (default: every tenant\'s); a tenant key sees its own only')],
+        get: {
+          operationId: 'deadLetters',
+          summary: 'Webhook batches that were not delivered within WEBHOOK_RETRY_FOR, newest first',
+          parameters: [param('cursor', 'query', { type: 'string', pattern: DEAD_LETTER_ID_PATTERN.source }, 'the `cursor` of the previous page'), params.limit(DEFAULT_DEAD_LETTER_PAGE, MAX_DEAD_LETTER_PAGE)],
+          responses: {
+            '200': ok(
+              object(
+                {
+                  deadLetters: arrayOf(ref('DeadLetter')),
+                  cursor: { type: ['string', 'null'], description: 'pass as `cursor` for the next page; null on the last page' },
+                  configured: { const: false, description: 'present on a server without webhook endpoints (the list is then empty)' },
+                },
+                ['deadLetters', 'cursor'],
+              ),
+              'a page of dead letters',
+            ),
+            ...errors(badRequest),
+          },
+        },
+      },
+      '/webhooks/dead-letters/{id}/replay': {
+        parameters: [param('id', 'path', { type: 'string', pattern: DEAD_LETTER_ID_PATTERN.source }, 'the dead letter'), params.tenantId],
+        post: {
+          operationId: 'replayDeadLetter',
+          summary: "Queue a dead letter's events again (same ids) and remove the letter",
+          responses: { '200': ok(object({ id: str(), replayed: int('events queued again') }), 'queued at the end of its endpoint\'s queue'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key, or webhooks not configured']) },
+        },
+      },
+      '/webhooks/dead-letters/{id}': {
+        parameters: [param('id', 'path', { type: 'string', pattern: DEAD_LETTER_ID_PATTERN.source }, 'the dead letter'), params.tenantId],
+        delete: {
+          operationId: 'deleteDeadLetter',
+          summary: 'Remove a dead letter without replaying it',
+          responses: { '200': ok(object({ id: str(), deleted: { const: true } }), 'removed'), ...errors(badRequest, ['404', 'NOT_FOUND: no such letter for this key, or webhooks not configured']) },
+        },
+      },
       '/instances': {
         get: { operationId: 'instances', summary: 'The live instances (operator key)', responses: { '200': ok(object({ instances: arrayOf(ref('Instance')) }), 'every instance that reported recently'), ...errors() } },
       },
       '/tenants': {
         get: {
           operationId: 'tenants',
-          summary: 'Tenants with their connection counts (operator key)',
-          responses: { '200': ok(object({ tenants: arrayOf(object({ tenantId: str(), connections: int() })) }), 'by connections, largest first'), ...errors() },
+          summary: 'Tenants with their connections, and their messages and refusals summed over the live instances (operator key)',
+          responses: {
+            '200': ok(
+              object({
+                tenants: arrayOf(
+                  object({
+                    tenantId: str(),
+                    connections: int(),
+                    messages: int('room:send events received by the live instances since each started (a rate is the difference of two reads over the time between them)'),
+                    refused: int('client events answered with an error code by the live instances since each started'),
+                  }),
+                ),
+              }),
+              'by connections, largest first',
+            ),
+            ...errors(),
+          },
         },
       },
     },

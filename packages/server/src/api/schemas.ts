@@ -18,6 +18,10 @@ export const MAX_BATCH_MESSAGES = 100;
 /** Page size of the paged lists: default and largest. */
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = MAX_ROOMS_PAGE;
+/** Dead letter ids: `dl_`, the failure time (13 digits), `_`, 12 hex digits. */
+export const DEAD_LETTER_ID_PATTERN = /^dl_\d{13}_[0-9a-f]{12}$/;
+export const DEFAULT_DEAD_LETTER_PAGE = 50;
+export const MAX_DEAD_LETTER_PAGE = 200;
 /** User ids as tokens carry them (`sub`). */
 export const MAX_USER_ID = 256;
 
@@ -56,6 +60,10 @@ export const queries = {
     direction: z.enum(HISTORY_DIRECTIONS as readonly ['forward', 'backward']).optional(),
   }),
   page: z.object({ cursor: z.string().max(512).optional(), limit: limit(DEFAULT_PAGE, MAX_PAGE) }),
+  deadLetters: z.object({
+    cursor: z.string().regex(DEAD_LETTER_ID_PATTERN, 'must be the cursor of the previous page').optional(),
+    limit: limit(DEFAULT_DEAD_LETTER_PAGE, MAX_DEAD_LETTER_PAGE),
+  }),
   rooms: z.object({
     prefix: z.string().regex(/^[A-Za-z0-9:_.@/-]{0,128}$/, 'must be up to 128 characters of a room name').optional(),
     cursor: z.string().max(512).optional(),
@@ -64,6 +72,7 @@ export const queries = {
 };
 
 export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN);
+
 
 /** `value` parsed by `schema`, or INVALID_PAYLOAD (INVALID_ROOM for `room`) naming the field at fault. */
 export function check<T>(schema: z.ZodType<T>, value: unknown, what = 'body'): T {

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import type { RoomKey, RoomStream } from '../engine/types.js';
 import { CodedError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -18,6 +19,8 @@ export interface PublishDeps {
   config: Readonly<Config>;
   stream: RoomStream;
   metrics: Metrics;
+  /** Told of each message published (not of duplicates): the webhooks' `message.published`. */
+  onPublished?: (key: RoomKey, message: RoomMessage) => void;
 }
 
 /** Checks and publishes one backend message: `{ messageId, duplicate }`, or a coded error. */
@@ -34,5 +37,6 @@ export async function publishBackendMessage(deps: PublishDeps, key: RoomKey, m: 
     { persistent },
   );
   if (persistent && !result.duplicate) deps.metrics.messagesPersisted.inc({ tenant: deps.metrics.tenant(key.tenantId) });
+  if (!result.duplicate) deps.onPublished?.(key, result.message);
   return { messageId: result.message.id, duplicate: result.duplicate };
 }

@@ -8,8 +8,9 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { IoServer } from '../realtime/context.js';
-import { publishBackendMessage } from './publish.js';
+import { publishBackendMessage, type PublishDeps } from './publish.js';
 import { apiKey, authenticateApiKey } from '../auth/api-keys.js';
+import { createConsoleRoutes } from './console.js';
 import { createOriginPolicy } from './origin.js';
 import { bearerMatches, messageBodyLimit, readJson, send, sendError } from './respond.js';
 
@@ -21,6 +22,8 @@ export interface HttpDeps {
   lifecycle: Lifecycle;
   io: IoServer;
   startedAt: number;
+  /** Told of each message published here (the webhooks' `message.published`). */
+  onPublished?: PublishDeps['onPublished'];
   /** Routes served under a path prefix of their own (the server API under `/api/v1`). */
   mounted?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> };
 }
@@ -128,7 +131,7 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     const p = r.data;
     if (key.tenant !== '*' && key.tenant !== p.tenantId) throw new CodedError('FORBIDDEN', 'This API key cannot act on another tenant');
-    const result = await publishBackendMessage({ config, stream: engine.stream, metrics }, { tenantId: p.tenantId, room: p.room }, p);
+    const result = await publishBackendMessage({ config, stream: engine.stream, metrics, ...(deps.onPublished && { onPublished: deps.onPublished }) }, { tenantId: p.tenantId, room: p.room }, p);
     send(res, 200, { messageId: result.messageId });
   }
 
@@ -141,6 +144,7 @@ export function createHttpHandler(deps: HttpDeps) {
     ['/metrics', new Map([['GET', (_req, res) => scrape(res)]])],
     ['/stats', new Map([['GET', stats]])],
     ['/api/publish', new Map([['POST', publish]])],
+    ...createConsoleRoutes({ config, metrics, logger }),
   ]);
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -19,6 +19,15 @@ export interface InstanceReportDeps {
   lifecycle: { readonly state: InstanceRecord['lifecycle']; onChange(listener: (state: InstanceRecord['lifecycle']) => void): void };
   logger: Pick<Logger, 'warn'>;
   intervalMs?: number;
+  /** This instance's counts by tenant since it started (the metrics' counters). */
+  counts?: () => Promise<ReadonlyMap<string, { messages: number; refused: number }>>;
+}
+
+/** The tenants with the most messages (then refusals), at most MAX_TENANTS_PER_INSTANCE_RECORD. */
+export function topCounts(counts: ReadonlyMap<string, { messages: number; refused: number }>): Record<string, { messages: number; refused: number }> {
+  const top = [...counts].sort((a, b) => b[1].messages - a[1].messages || b[1].refused - a[1].refused || (a[0] < b[0] ? -1 : 1)).slice(0, MAX_TENANTS_PER_INSTANCE_RECORD);
+  // Tenant ids come from tokens: fromEntries defines own properties, so `__proto__` is a tenant like any other.
+  return Object.fromEntries(top);
 }
 
 /** This instance's record now: its authenticated connections, by tenant (the largest tenants only). */
@@ -60,7 +69,8 @@ export function createInstanceReport(deps: InstanceReportDeps): { stop(): void }
     const p99 = lag.percentile(99);
     lag.reset();
     const record = instanceRecord(deps, Number.isFinite(p99) ? p99 / 1e6 : 0, Date.now());
-    deps.engine.instances.publish(record, 3 * intervalMs).then(
+    const counted = deps.counts ? deps.counts().then((c) => ({ ...record, countsByTenant: topCounts(c) })) : Promise.resolve(record);
+    counted.then((r) => deps.engine.instances.publish(r, 3 * intervalMs)).then(
       () => (failing = false),
       (err: unknown) => {
         // Once per outage (the next success re-arms it), and not for a publication cut short by closing.

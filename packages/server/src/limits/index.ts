@@ -18,6 +18,7 @@ import { watchSlowConsumers, type WatchedConnection } from './slow-consumers.js'
 export { clientAddress } from './address.js';
 export type { EngineSession, SessionRefusal } from './sessions.js';
 export { createApiLimits, type ApiLimits } from './api.js';
+export { createDevTokenLimits } from './dev-tokens.js';
 
 /**
  * What a connection keeps for its limits, made on its first limited event: an idle connection pays

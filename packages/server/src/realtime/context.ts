@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { RefusalLog } from '../refusal-log.js';
+import type { WebhookTap } from '../webhooks/index.js';
 
 /**
  * The rooms of a connection that joined none: one shared map, never written
@@ -38,6 +39,8 @@ export interface ConnState {
   closed: boolean;
   /** Made on the connection's first limited event. */
   limits: ConnectionLimits | undefined;
+  /** Set by the handshake when this is the user's first connection in the deployment; cleared once the connection is announced. */
+  first?: true;
 }
 
 /** Events between instances (`serverSideEmit`): actions on connections wherever they are (control.ts). */
@@ -61,6 +64,8 @@ export interface RealtimeDeps {
   /** The application's backend deciding connects, joins and sends (AUTH_PROXY_URL...). */
   backend?: BackendAuthorization;
   lifecycle: Lifecycle;
+  /** Told of presence changes, connections and messages, to make webhook events of them. */
+  webhooks?: WebhookTap;
   /** Called once a connection is established, with every listener it keeps in place (the transport tuning's per-connection patches). */
   established?: (socket: IoSocket) => void;
 }

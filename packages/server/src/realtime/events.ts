@@ -18,6 +18,9 @@ interface Route {
   received: Map<string, { inc(): void }>;
 }
 
+/** `events_refused` children by tenant label, shared by every event. */
+type RefusedCounters = Map<string, { inc(): void }>;
+
 /**
  * Routes every client event of a connection: finds the ack callback wherever
  * the client put it, answers `{ success: true, ... }` or `{ success: false,
@@ -32,6 +35,13 @@ interface Route {
 export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<ClientEventName, EventHandler>>): EventDispatcher {
   const { metrics, logger } = deps;
   const routes = new Map<string, Route>();
+  const refused: RefusedCounters = new Map();
+  const countRefused = (socket: IoSocket) => {
+    const label = socket.data.tenantLabel;
+    let c = refused.get(label);
+    if (!c) refused.set(label, (c = metrics.eventsRefused.tally(label)));
+    c.inc();
+  };
   for (const [event, handler] of Object.entries(handlers) as [ClientEventName, EventHandler][]) {
     routes.set(event, { event, handler, latency: metrics.messageLatency.labels(event), received: new Map() });
   }
@@ -57,6 +67,7 @@ export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<C
       if (coded instanceof UnavailableError) logger.warn({ event }, coded.message);
       else if (coded.code === 'INTERNAL') logger.error({ err, event, socketId: socket.id, userId: socket.data.identity.userId, tenantId: socket.data.identity.tenantId }, 'event failed');
       metrics.errors.inc({ type: coded.code });
+      countRefused(socket);
       if (ack) finish(coded.toAck());
       else socket.emit('system:error', { code: coded.code, message: `${event}: ${coded.message}` });
     };
@@ -80,6 +91,7 @@ export function createDispatcher(deps: RealtimeDeps, handlers: Readonly<Record<C
       err = toCoded(refused);
     }
     metrics.errors.inc({ type: err.code });
+    countRefused(socket);
     const ack = args[args.length - 1];
     if (typeof ack === 'function') (ack as Ack)(err.toAck());
     else socket.emit('system:error', { code: err.code, message: err.message });

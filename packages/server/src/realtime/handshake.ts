@@ -55,7 +55,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       // A revocation recorded after the read is announced once the connection is registered, as before.
       const acquiring = limits.acquireConnection(identity, socket.id, hs.issued);
       const revoked = assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err);
-      await acquiring.catch(async (err: unknown) => {
+      const acquired = await acquiring.catch(async (err: unknown) => {
         await revoked;
         throw err;
       });
@@ -72,6 +72,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         tenantLabel: metrics.tenant(identity.tenantId),
         closed: false,
         limits: undefined,
+        ...(acquired.first && { first: true as const }),
       };
       socket.data = state;
       next();

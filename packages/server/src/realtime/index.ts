@@ -66,7 +66,16 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     metrics.activeConnections.dec({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug({ reason }, 'disconnected');
     const work: Promise<unknown>[] = [...s.rooms.keys()].map((room) => rooms.removeFrom(socket, room));
-    work.push(limits.releaseConnection(s.identity, socket.id));
+    const { tenantId, userId } = s.identity;
+    work.push(
+      limits.releaseConnection(s.identity, socket.id).then(
+        (released) => deps.webhooks?.disconnected(tenantId, userId, released.last),
+        (err: unknown) => {
+          deps.webhooks?.disconnected(tenantId, userId, false);
+          throw err;
+        },
+      ),
+    );
     Promise.allSettled(work).then((results) => {
       for (const r of results) if (r.status === 'rejected') connLog(socket).warn({ err: r.reason }, 'cleanup after disconnect failed');
     });
@@ -78,6 +87,8 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     metrics.connectionsTotal.inc({ tenant: s.tenantLabel });
     metrics.activeConnections.inc({ tenant: s.tenantLabel, status: s.status });
     if (logger.isLevelEnabled('debug')) connLog(socket).debug('connected');
+    deps.webhooks?.connected(s.identity.tenantId, s.identity.userId, s.first === true);
+    delete s.first;
 
     socket.onAny(dispatch);
     session.armExpiry(socket);

@@ -23,6 +23,7 @@ export function createPresence(io: IoServer, deps: RealtimeDeps, authorize: Auth
 
   /** Tells the room's members (on every instance) what changed; updates of one user are coalesced. */
   function announce(change: PresenceChange, except?: IoSocket): void {
+    deps.webhooks?.presence(change);
     const k = roomKeyString(change.key);
     const room = change.key.room;
     switch (change.kind) {

@@ -134,6 +134,7 @@ export function createRoomHandlers(deps: RealtimeDeps, presence: PresenceAnnounc
       throw err;
     }
     if (persistent && !result.duplicate) metrics.messagesPersisted.tally(state.tenantLabel).inc();
+    if (!result.duplicate) deps.webhooks?.published(key, result.message);
     return result.duplicate ? { messageId: result.message.id, duplicate: true } : { messageId: result.message.id };
   }
 

@@ -65,6 +65,21 @@ export function connectionsContract(name: string, factory: ConnectionsFactory): 
       expect(await registry.list(tenantId, 'alice', now)).toEqual([]);
     });
 
+    it("removes a dead instance's records of a user, reporting the last connection once among concurrent calls", async () => {
+      const now = Date.now();
+      await registry.acquire(rec('c1', 'alice', { serverId: 'dead' }), 0, now);
+      await registry.acquire(rec('c2', 'alice', { serverId: 'dead' }), 0, now);
+      await registry.acquire(rec('c3', 'bob', { serverId: 'dead' }), 0, now);
+      await registry.acquire(rec('c4', 'bob', { serverId: 'alive' }), 0, now);
+      const alice = await Promise.all([0, 1, 2].map(() => registry.releaseServer(tenantId, 'alice', 'dead', now)));
+      expect(alice.filter((r) => r.last)).toHaveLength(1);
+      expect(alice.reduce((n, r) => n + r.removed, 0)).toBe(2);
+      expect(await registry.list(tenantId, 'alice', now)).toEqual([]);
+      expect(await registry.releaseServer(tenantId, 'bob', 'dead', now)).toEqual({ removed: 1, last: false });
+      expect((await registry.list(tenantId, 'bob', now)).map((r) => r.connectionId)).toEqual(['c4']);
+      expect(await registry.releaseServer(tenantId, 'nobody', 'dead', now)).toEqual({ removed: 0, last: false });
+    });
+
     it('keeps the cap under concurrent acquires, with exactly one first', async () => {
       const now = Date.now();
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => registry.acquire(rec(`c${i}`), 7, now)));

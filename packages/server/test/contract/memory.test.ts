@@ -11,6 +11,8 @@ import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
 import { revocationContract } from './revocation.contract.js';
 import { streamContract } from './stream.contract.js';
+import { webhooksContract } from './webhooks.contract.js';
+import { MemoryWebhookStore } from '../../src/engine/memory/webhooks.js';
 
 streamContract('memory', {
   async create(retention) {
@@ -50,5 +52,12 @@ instancesContract('memory', {
 revocationContract('memory', {
   async create() {
     return { store: new MemoryRevocationStore(), close: async () => {} };
+  },
+});
+
+webhooksContract('memory', {
+  async create() {
+    const store = new MemoryWebhookStore();
+    return { a: store, b: store, close: async () => {} };
   },
 });

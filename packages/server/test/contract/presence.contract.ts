@@ -51,7 +51,7 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       const key = room();
       const now = Date.now();
       const change = await store.join(key, conn('c1', 'alice', { metadata: { tab: 1 } }), now);
-      expect(change).toEqual({ kind: 'join', key, user: { userId: 'alice', status: 'online', lastSeen: now, connections: 1, metadata: { tab: 1 } } });
+      expect(change).toEqual({ kind: 'join', key, room: 'occupied', user: { userId: 'alice', status: 'online', lastSeen: now, connections: 1, metadata: { tab: 1 } } });
       expect(await store.list(key, now)).toEqual([{ userId: 'alice', status: 'online', lastSeen: now, connections: 1, metadata: { tab: 1 } }]);
     });
 
@@ -66,7 +66,7 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(await store.list(key, now + 2)).toHaveLength(1);
       const firstLeave = await store.leave(key, a.connectionId, now + 3);
       expect(firstLeave).toMatchObject({ kind: 'update', user: { userId: 'alice', connections: 1 } });
-      expect(await store.leave(key, b.connectionId, now + 4)).toEqual({ kind: 'leave', key, userId: 'alice' });
+      expect(await store.leave(key, b.connectionId, now + 4)).toEqual({ kind: 'leave', key, userId: 'alice', room: 'vacated' });
       expect(await store.list(key, now + 5)).toEqual([]);
       expect(await store.leave(key, b.connectionId, now + 6)).toEqual({ kind: 'none', key });
     });
@@ -128,6 +128,24 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(changes).toEqual([{ kind: 'leave', key, userId: 'alice' }]);
       expect(await store.sweep(later)).toEqual([]);
       expect((await store.list(key, later)).map((p) => p.userId)).toEqual(['bob']);
+    });
+
+    it('reports a room occupied by the join that finds it empty and vacated by the leave or sweep that empties it, once', async () => {
+      const key = room();
+      const now = Date.now();
+      const joins = await Promise.all([0, 1, 2, 3].map((i) => store.join(key, conn(`c${i}`, `user${i}`), now)));
+      expect(joins.filter((c) => c.kind === 'join' && c.room === 'occupied')).toHaveLength(1);
+      const b = conn('c9', 'bob');
+      await store.join(key, b, now + TIMEOUT - 100);
+      const later = now + TIMEOUT + 1;
+      const swept = (await Promise.all([store.sweep(later), store.sweep(later)])).flat().filter((c) => c.key.room === key.room);
+      expect(swept.filter((c) => c.kind === 'leave')).toHaveLength(4);
+      expect(swept.some((c) => c.kind === 'leave' && c.room !== undefined)).toBe(false);
+      expect(await store.leave(key, b.connectionId, later)).toEqual({ kind: 'leave', key, userId: 'bob', room: 'vacated' });
+      const again = await store.join(key, conn('c10', 'carol'), later);
+      expect(again).toMatchObject({ kind: 'join', room: 'occupied' });
+      const gone = await store.sweep(later + 2 * TIMEOUT);
+      expect(gone.filter((c) => c.key.room === key.room)).toEqual([{ kind: 'leave', key, userId: 'carol', room: 'vacated' }]);
     });
 
     it('announces each expiry once when sweeps run concurrently', async () => {

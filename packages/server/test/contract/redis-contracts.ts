@@ -14,6 +14,8 @@ import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
 import { revocationContract } from './revocation.contract.js';
 import { streamContract, type StreamContext, type StreamInstance } from './stream.contract.js';
+import { webhooksContract } from './webhooks.contract.js';
+import { RedisWebhookStore } from '../../src/engine/redis/webhooks.js';
 
 /** A private Redis (or Cluster) for the contracts; read when a test runs, after the suite's beforeAll started it. */
 export interface RedisEnv {
@@ -125,6 +127,13 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
   revocationContract(name, {
     async create() {
       return { store: new RedisRevocationStore({ client: env().client, keys: keys() }), close: async () => {} };
+    },
+  });
+  webhooksContract(name, {
+    async create() {
+      const space = keys();
+      const client = env().client;
+      return { a: new RedisWebhookStore({ client, keys: space }), b: new RedisWebhookStore({ client, keys: space }), close: async () => {} };
     },
   });
 }

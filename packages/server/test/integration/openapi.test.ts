@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, API_KEYS, enc, KEYS, type ApiAnswer } from '../helpers/api.js';
-import { closeAll, connect, request } from '../helpers/clients.js';
+import { closeAll, connect, request, until } from '../helpers/clients.js';
+import { freePort } from '../helpers/ports.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
 
 type Obj = Record<string, unknown>;
@@ -32,7 +33,19 @@ describe('OpenAPI document', () => {
   let doc: Doc;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   beforeAll(async () => {
-    srv = await startTestServer({ API_KEYS, MAX_MESSAGE_BYTES: '1024' });
+    // Webhooks to a port nobody listens on, retried for a second: dead letters for the routes that list, replay and delete them.
+    const closed = await freePort();
+    srv = await startTestServer({
+      API_KEYS,
+      MAX_MESSAGE_BYTES: '1024',
+      WEBHOOK_URL: `http://127.0.0.1:${closed}/hooks`,
+      WEBHOOK_SECRET: 'webhook-secret-0123456789abcdefghijklmnop',
+      WEBHOOK_BATCH_WAIT: '0',
+      WEBHOOK_RETRY_FOR: '1',
+      WEBHOOK_RETRY_BASE: '50',
+      WEBHOOK_RETRY_MAX_DELAY: '200',
+      WEBHOOK_LEAVE_GRACE: '0',
+    });
     doc = (await api<Doc>(srv.url, 'GET', '/openapi.json')).body;
     ajv.addSchema({ ...doc, $id: ID });
   });
@@ -62,8 +75,18 @@ describe('OpenAPI document', () => {
     const published = await api<Obj>(srv.url, 'POST', `${ops}/messages`, { key: KEYS.acme, body: { payload: { a: 1 }, persistent: true, idempotencyKey: 'k-1' } });
 
     const k = KEYS.acme;
+    type Letters = { deadLetters: { id: string }[]; cursor: string | null };
+    const letters = async () => (await api<Letters>(srv.url, 'GET', '/webhooks/dead-letters', { key: k })).body.deadLetters;
+    // A first letter, then an event made after it: a batch of its own, so a second letter.
+    await until(async () => (await letters()).length >= 1, 60_000, 'a dead letter of acme');
+    await connect(srv.url, { claims: { sub: 'carol', tenantId: 'acme' } });
+    await until(async () => (await letters()).length >= 2, 60_000, 'two dead letters of acme');
+    const [replay, discard] = (await letters()).map((l) => l.id) as [string, string];
     const cases: Case[] = [
       { doc: '/openapi.json', method: 'get', path: '/openapi.json', status: 200 },
+      { doc: '/key', method: 'get', path: '/key', key: k, status: 200 },
+      { doc: '/key', method: 'get', path: '/key', key: KEYS.operator, status: 200 },
+      { doc: '/key', method: 'get', path: '/key', status: 401 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages`, key: k, body: { payload: 'hi', from: 'backend' }, status: 200 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages?tenantId=acme`, key: KEYS.operator, body: { payload: { a: 1 }, persistent: true, idempotencyKey: 'k-1' }, status: 200 },
       { doc: '/rooms/{room}/messages', method: 'post', path: `${ops}/messages`, key: k, raw: 'nope', headers: { 'content-type': 'application/json' }, status: 400 },
@@ -94,6 +117,16 @@ describe('OpenAPI document', () => {
       { doc: '/instances', method: 'get', path: '/instances', key: KEYS.operator, status: 200 },
       { doc: '/instances', method: 'get', path: '/instances', key: k, status: 403 },
       { doc: '/tenants', method: 'get', path: '/tenants', key: KEYS.operator, status: 200 },
+      { doc: '/webhooks/dead-letters', method: 'get', path: '/webhooks/dead-letters', key: k, status: 200 },
+      { doc: '/webhooks/dead-letters', method: 'get', path: '/webhooks/dead-letters?limit=1', key: KEYS.operator, status: 200 },
+      { doc: '/webhooks/dead-letters', method: 'get', path: '/webhooks/dead-letters?tenantId=globex', key: KEYS.operator, status: 200 },
+      { doc: '/webhooks/dead-letters', method: 'get', path: '/webhooks/dead-letters?cursor=nope', key: k, status: 400 },
+      { doc: '/webhooks/dead-letters/{id}/replay', method: 'post', path: `/webhooks/dead-letters/${replay}/replay`, key: KEYS.globex, status: 404 },
+      { doc: '/webhooks/dead-letters/{id}/replay', method: 'post', path: `/webhooks/dead-letters/${replay}/replay`, key: k, status: 200 },
+      { doc: '/webhooks/dead-letters/{id}/replay', method: 'post', path: `/webhooks/dead-letters/${replay}/replay`, key: k, status: 404 },
+      { doc: '/webhooks/dead-letters/{id}/replay', method: 'post', path: '/webhooks/dead-letters/x/replay', key: k, status: 400 },
+      { doc: '/webhooks/dead-letters/{id}', method: 'delete', path: `/webhooks/dead-letters/${discard}`, key: KEYS.operator, status: 200 },
+      { doc: '/webhooks/dead-letters/{id}', method: 'delete', path: `/webhooks/dead-letters/${discard}`, key: k, status: 404 },
     ];
 
     const covered = new Set<string>();
@@ -115,5 +148,5 @@ describe('OpenAPI document', () => {
     }
     const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).filter((m) => m !== 'parameters').map((m) => `${m} ${path}`));
     expect([...covered].sort()).toEqual(documented.sort());
-  });
+  }, 180_000);
 });

@@ -66,6 +66,29 @@ describe('server API v1 across three instances on Redis', () => {
     );
   });
 
+  it('sums each tenant\'s messages and refusals over the instances in /tenants, and gives each instance\'s own in /instances', async () => {
+    const onB = await connect(B(), { claims: { sub: 'ann', tenantId: 'tally' } });
+    const onC = await connect(C(), { claims: { sub: 'ben', tenantId: 'tally' } });
+    for (const c of [onB, onC]) {
+      await request(c.socket, 'room:join', { room: 'count' });
+      for (let i = 0; i < 2; i++) expect(await request(c.socket, 'room:send', { room: 'count', payload: i })).toMatchObject({ success: true });
+    }
+    expect(await request(onC.socket, 'room:send', { room: 'not-joined', payload: 0 })).toMatchObject({ success: false, error: 'NOT_IN_ROOM' });
+    type Tally = { tenantId: string; connections: number; messages: number; refused: number };
+    // Every instance publishes its counts every 5 s; any instance answers with the sum.
+    await until(
+      async () => {
+        const t = (await api<{ tenants: Tally[] }>(A(), 'GET', '/tenants', { key: KEYS.operator })).body.tenants.find((x) => x.tenantId === 'tally');
+        return t?.connections === 2 && t.messages === 5 && t.refused === 1;
+      },
+      20_000,
+      'tally: 2 connections, 5 room:send (one refused)',
+    );
+    const { instances } = (await api<{ instances: { serverId: string; countsByTenant?: Record<string, { messages: number; refused: number }> }[] }>(A(), 'GET', '/instances', { key: KEYS.operator })).body;
+    const own = Object.fromEntries(instances.map((i) => [i.serverId, i.countsByTenant?.tally]));
+    expect(own).toEqual({ A: undefined, B: { messages: 2, refused: 0 }, C: { messages: 3, refused: 1 } });
+  });
+
   it('disconnects a user connected to B and C through A; removes a member through A on every instance', async () => {
     const onB = await connect(B(), { claims: { sub: 'carol', tenantId: 'acme' } });
     const onC = await connect(C(), { claims: { sub: 'carol', tenantId: 'acme' } });

@@ -42,6 +42,7 @@ beforeAll(async () => {
   writeFileSync(file('empty'), '');
   writeFileSync(file('secret'), `${TEST_JWT_SECRET}\n`);
   writeFileSync(file('short-secret'), 'too-short\n');
+  writeFileSync(file('webhooks-bad-url.yaml'), 'endpoints:\n  - tenantId: acme\n    url: hooks.example.com\n    secret: 0123456789abcdefghijklmnopqrstuvwxyz\n');
   mkdirSync(file('a-directory'));
   // Whatever still holds the port when an instance restarts.
   blocker = createServer();
@@ -81,6 +82,10 @@ const failures: Failure[] = [
   { what: 'JWT_SECRET and JWT_SECRET_FILE together', env: () => ({ JWT_SECRET_FILE: file('secret') }), code: 1, line: /JWT_SECRET and JWT_SECRET_FILE are both set/ },
   { what: 'JWT_SECRET_FILE too short', env: () => ({ JWT_SECRET: '', JWT_SECRET_FILE: file('short-secret') }), code: 1, line: /JWT_SECRET \(read from JWT_SECRET_FILE\) must be at least 32 characters/ },
   { what: 'JWT_PUBLIC_KEY_FILE not a key', env: () => ({ JWT_PUBLIC_KEY_FILE: file('not-pem.txt') }), code: 1, line: /JWT_PUBLIC_KEY \(read from JWT_PUBLIC_KEY_FILE\) must be a PEM public key/ },
+  { what: 'WEBHOOK_URL unparsable', env: () => ({ WEBHOOK_URL: 'hooks.example.com/in', WEBHOOK_SECRET: 'x'.repeat(40) }), code: 1, line: /WEBHOOK_URL must be an http\(s\) URL/ },
+  { what: 'WEBHOOK_URL without its secret', env: () => ({ WEBHOOK_URL: 'https://hooks.example.com/in' }), code: 1, line: /WEBHOOK_SECRET is required with WEBHOOK_URL/ },
+  { what: 'WEBHOOKS_FILE missing', env: () => ({ WEBHOOKS_FILE: file('no-webhooks.yaml') }), code: 1, line: /WEBHOOKS_FILE ".*no-webhooks\.yaml" cannot be read/ },
+  { what: 'WEBHOOKS_FILE with a bad URL', env: () => ({ WEBHOOKS_FILE: file('webhooks-bad-url.yaml') }), code: 1, line: /WEBHOOKS_FILE ".*webhooks-bad-url\.yaml" endpoints\[0\]\.url must be an http\(s\) URL/ },
   { what: 'REDIS_PASSWORD_FILE empty', env: () => ({ REDIS_PASSWORD_FILE: file('empty') }), code: 1, line: /REDIS_PASSWORD_FILE ".*empty" is empty/ },
 ];
 

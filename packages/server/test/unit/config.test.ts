@@ -37,6 +37,46 @@ describe('readableFile()', () => {
   });
 });
 
+describe('webhooks', () => {
+  const secret = 's'.repeat(40);
+  it('makes WEBHOOK_URL an endpoint for every tenant, with the default events unless WEBHOOK_EVENTS names them', () => {
+    expect(loadConfig(base).webhooks.endpoints).toEqual([]);
+    const cfg = loadConfig({ ...base, WEBHOOK_URL: 'https://hooks.example.com/in', WEBHOOK_SECRET: secret, WEBHOOK_ROOM_PREFIXES: 'support/, chat:' });
+    expect(cfg.webhooks.endpoints).toEqual([
+      { id: expect.stringMatching(/^[0-9a-f]{16}$/), url: 'https://hooks.example.com/in', secret, events: ['room.occupied', 'room.vacated', 'member.joined', 'member.left', 'user.online', 'user.offline', 'presence.changed'], roomPrefixes: ['support/', 'chat:'] },
+    ]);
+    expect(cfg.webhooks).toMatchObject({ batchSize: 100, batchWaitMs: 1000, leaveGraceMs: 5000, retryForMs: 3_600_000, deadLetterTtlMs: 604_800_000 });
+    const opted = loadConfig({ ...base, WEBHOOK_URL: 'https://hooks.example.com/in', WEBHOOK_SECRET_FILE: write('webhook-secret', `${secret}\n`), WEBHOOK_EVENTS: 'message.published' });
+    expect(opted.webhooks.endpoints[0]).toMatchObject({ secret, events: ['message.published'] });
+  });
+
+  it('refuses what cannot work, naming the variable', () => {
+    const url = { WEBHOOK_URL: 'https://hooks.example.com/in' };
+    expect(() => loadConfig({ ...base, ...url, WEBHOOK_SECRET: 'short' })).toThrow('WEBHOOK_SECRET must be at least 32 characters');
+    expect(() => loadConfig({ ...base, ...url, WEBHOOK_SECRET: secret, WEBHOOK_EVENTS: 'member.joined,member.kicked' })).toThrow(/^Invalid configuration: WEBHOOK_EVENTS must be one of room\.occupied/);
+    expect(() => loadConfig({ ...base, ...url, WEBHOOK_SECRET: secret, WEBHOOK_ROOM_PREFIXES: 'a b' })).toThrow(/WEBHOOK_ROOM_PREFIXES must be the start of a room name/);
+    expect(() => loadConfig({ ...base, WEBHOOK_SECRET: secret })).toThrow('WEBHOOK_SECRET needs WEBHOOK_URL');
+    expect(() => loadConfig({ ...base, ...url, WEBHOOK_SECRET: secret, WEBHOOK_RETRY_BASE: '5000', WEBHOOK_RETRY_MAX_DELAY: '1000' })).toThrow('WEBHOOK_RETRY_MAX_DELAY must be at least WEBHOOK_RETRY_BASE');
+    expect(() => loadConfig({ ...base, WEBHOOK_BATCH_SIZE: '0' })).toThrow('WEBHOOK_BATCH_SIZE must be an integer from 1 to 1000');
+  });
+
+  it('reads per-tenant endpoints from WEBHOOKS_FILE, JSON or YAML, and refuses a bad entry by its place', () => {
+    const json = write('webhooks.json', JSON.stringify({ endpoints: [{ tenantId: 'acme', url: 'https://acme.example.com/h', secret, events: ['member.joined', 'message.published'], roomPrefixes: ['support/'] }] }));
+    const [acme] = loadConfig({ ...base, WEBHOOKS_FILE: json }).webhooks.endpoints;
+    expect(acme).toMatchObject({ tenantId: 'acme', url: 'https://acme.example.com/h', secret, events: ['member.joined', 'message.published'], roomPrefixes: ['support/'] });
+    const yaml = write('webhooks.yaml', `endpoints:\n  - tenantId: globex\n    url: http://10.0.0.5:8080/in\n    secret: ${secret}\n`);
+    expect(loadConfig({ ...base, WEBHOOKS_FILE: yaml }).webhooks.endpoints[0]).toMatchObject({ tenantId: 'globex', events: expect.arrayContaining(['user.offline']) });
+    const bad = (name: string, text: string) => () => loadConfig({ ...base, WEBHOOKS_FILE: write(name, text) });
+    expect(bad('w1.yaml', 'endpoints: [ {')).toThrow(/WEBHOOKS_FILE ".*w1\.yaml" is neither JSON nor YAML/);
+    expect(bad('w2.yaml', `endpoints:\n  - tenantId: acme\n    url: https://a.example.com/\n    secret: short\n`)).toThrow(/endpoints\[0\]\.secret must be at least 32 characters/);
+    expect(bad('w3.yaml', `endpoints:\n  - tenantId: "bad tenant"\n    url: https://a.example.com/\n    secret: ${secret}\n`)).toThrow(/endpoints\[0\]\.tenantId must be a tenant id/);
+    expect(bad('w4.yaml', `endpoints:\n  - tenantId: acme\n    url: https://a.example.com/\n    secret: ${secret}\n    events: [member.kicked]\n`)).toThrow(/endpoints\[0\]\.events\[0\] must be one of/);
+    expect(bad('w5.yaml', `hooks: []\n`)).toThrow(/WEBHOOKS_FILE .* (endpoints|hooks)/);
+    const twice = `endpoints:\n${'  - tenantId: acme\n    url: https://a.example.com/\n    secret: ' + secret + '\n'}${'  - tenantId: acme\n    url: https://a.example.com/\n    secret: ' + secret + '\n'}`;
+    expect(bad('w6.yaml', twice)).toThrow(/lists the URL https:\/\/a\.example\.com\/ twice for tenant acme/);
+  });
+});
+
 describe('secrets in files (the _FILE twins)', () => {
   it('takes JWT_PUBLIC_KEY from JWT_PUBLIC_KEY_FILE', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });

@@ -1,4 +1,4 @@
-import type { Acquired, ConnectionRecord, ConnectionRegistry, Released } from '../types.js';
+import type { Acquired, ConnectionRecord, ConnectionRegistry, Released, ServerReleased } from '../types.js';
 
 interface Held {
   record: ConnectionRecord;
@@ -47,6 +47,18 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
     if (!held) return [];
     this.forgetIfEmpty(tenantId, userId);
     return [...held.values()].sort((a, b) => a.record.connectedAt - b.record.connectedAt).map((h) => ({ ...h.record }));
+  }
+
+  async releaseServer(tenantId: string, userId: string, serverId: string, now: number): Promise<ServerReleased> {
+    const held = this.userOf(tenantId, userId, now, false);
+    let removed = 0;
+    for (const [id, h] of held ?? []) {
+      if (h.record.serverId !== serverId) continue;
+      held?.delete(id);
+      removed++;
+    }
+    this.forgetIfEmpty(tenantId, userId);
+    return { removed, last: removed > 0 && (held?.size ?? 0) === 0 };
   }
 
   /** The user's live records, stale ones dropped; made when `create`. */

@@ -5,6 +5,7 @@ import { MemoryInstanceRegistry } from './instances.js';
 import { MemoryRateLimiter } from './rate-limiter.js';
 import { MemoryRevocationStore } from './revocations.js';
 import { MemoryRoomStream } from './stream.js';
+import { MemoryWebhookStore } from './webhooks.js';
 
 export interface MemoryEngineOptions {
   retention: Retention;
@@ -34,6 +35,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readon
     connections: new MemoryConnectionRegistry(opts.connectionStaleMs),
     instances: new MemoryInstanceRegistry(),
     revocations,
+    webhooks: new MemoryWebhookStore(),
     health: [],
     async close() {
       clearInterval(timer);

@@ -40,8 +40,10 @@ export class MemoryPresenceStore implements PresenceStore {
   async join(key: RoomKey, conn: PresenceConnection, now: number): Promise<PresenceChange> {
     const room = this.roomOf(key);
     const before = this.entriesOf(room, conn.userId);
+    const empty = room.size === 0;
     this.put(key, room, entryOf(conn, now, now));
-    return presenceDiff(key, conn.userId, before, this.entriesOf(room, conn.userId));
+    const change = presenceDiff(key, conn.userId, before, this.entriesOf(room, conn.userId));
+    return change.kind === 'join' && empty ? { ...change, room: 'occupied' } : change;
   }
 
   async leave(key: RoomKey, connectionId: string): Promise<PresenceChange> {
@@ -194,7 +196,8 @@ export class MemoryPresenceStore implements PresenceStore {
     const rooms = this.byConnection.get(connectionId);
     rooms?.delete(k);
     if (rooms?.size === 0) this.byConnection.delete(connectionId);
-    return presenceDiff(key, entry.userId, before, this.entriesOf(room, entry.userId));
+    const change = presenceDiff(key, entry.userId, before, this.entriesOf(room, entry.userId));
+    return change.kind === 'leave' && room.size === 0 ? { ...change, room: 'vacated' } : change;
   }
 
   private dropRoom(key: RoomKey, k: string): void {

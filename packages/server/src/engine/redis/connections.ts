@@ -1,5 +1,5 @@
 import { DEFAULT_CONNECTION_STALE_MS } from '../memory/connections.js';
-import type { Acquired, ConnectionRecord, ConnectionRegistry, Released } from '../types.js';
+import type { Acquired, ConnectionRecord, ConnectionRegistry, Released, ServerReleased } from '../types.js';
 import { RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
 import { KeySpace } from './keys.js';
 import { defineScript, type ScriptArg, type ScriptCall } from './scripts.js';
@@ -29,7 +29,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   private readonly ops: RedisOps;
   private readonly keys: KeySpace;
   private readonly staleMs: number;
-  private readonly scripts: Record<'acquire' | 'release' | 'touch' | 'list', ScriptCall>;
+  private readonly scripts: Record<'acquire' | 'release' | 'touch' | 'list' | 'releaseServer', ScriptCall>;
 
   constructor(opts: RedisConnectionRegistryOptions) {
     this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
@@ -41,6 +41,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
       release: defineScript(c, 'registry-release.lua', 2),
       touch: defineScript(c, 'registry-touch.lua', 2),
       list: defineScript(c, 'registry-list.lua', 2),
+      releaseServer: defineScript(c, 'registry-release-server.lua', 2),
     };
   }
 
@@ -83,6 +84,13 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         out.push({ tenantId, userId, connectionId: flat[i] as string, serverId, connectedAt });
       }
       return out.sort((a, b) => a.connectedAt - b.connectedAt);
+    });
+  }
+
+  releaseServer(tenantId: string, userId: string, serverId: string, now: number): Promise<ServerReleased> {
+    return this.ops.run('connections.releaseServer', async () => {
+      const [removed, last] = (await this.run('releaseServer', { tenantId, userId }, now, serverId)) as [number, number];
+      return { removed, last: last === 1 };
     });
   }
 }

@@ -8,6 +8,7 @@ import { RedisPresenceStore } from './presence.js';
 import { RedisRateLimiter } from './rate-limiter.js';
 import { RedisRevocationStore } from './revocations.js';
 import { RedisRoomStream } from './stream.js';
+import { RedisWebhookStore } from './webhooks.js';
 
 export interface RedisEngineOptions {
   /** Command connection (standalone `Redis` or `Cluster`), built by the caller. */
@@ -153,6 +154,7 @@ export function createRedisEngine(opts: RedisEngineOptions): Engine & { readonly
     }),
     revocations: new RedisRevocationStore({ client, ...common }),
     instances: new RedisInstanceRegistry({ client, ...common }),
+    webhooks: new RedisWebhookStore({ client, ...common }),
     health,
     async close() {
       const own = subscriber && subscriber !== client ? subscriber : undefined;

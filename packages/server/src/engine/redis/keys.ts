@@ -110,4 +110,19 @@ export class KeySpace {
   instance(serverId: string): string {
     return `${this.prefix}instance:${serverId}`;
   }
+
+  /** `<prefix>{webhooks}:`: the start of every key of the webhook outbox, all in one slot (lua/lib/webhooks.lua). */
+  webhooks(): string {
+    return `${this.prefix}{webhooks}:`;
+  }
+
+  /** Sorted set of instances tracked for webhooks, scored by when each last said it is alive (ms). */
+  webhookServers(): string {
+    return `${this.prefix}webhooks:servers`;
+  }
+
+  /** Set of the users (`[tenantId, userId]` JSON) with connections on an instance. */
+  webhookServerUsers(serverId: string): string {
+    return `${this.prefix}webhooks:server:${serverId}`;
+  }
 }

@@ -114,7 +114,8 @@ export class RedisPresenceStore implements PresenceStore {
       const rk = roomKeyString(key);
       const idx = this.keys.presenceConnection(conn.connectionId);
       await Promise.all([this.client.sadd(idx, rk), this.client.pexpire(idx, this.idleMs), ...this.indexRoom(key, now)]);
-      return changeOf(key, raw, conn.userId) ?? { kind: 'none', key };
+      const change = changeOf(key, raw, conn.userId) ?? { kind: 'none', key };
+      return change.kind === 'join' && raw[3] === 0 ? { ...change, room: 'occupied' } : change;
     });
   }
 
@@ -127,7 +128,8 @@ export class RedisPresenceStore implements PresenceStore {
           raw[3] === 0 ? this.unindexRoom(key) : undefined,
         ]);
       }
-      return changeOf(key, raw) ?? { kind: 'none', key };
+      const change = changeOf(key, raw) ?? { kind: 'none', key };
+      return change.kind === 'leave' && raw[3] === 0 ? { ...change, room: 'vacated' } : change;
     });
   }
 
@@ -284,9 +286,13 @@ export class RedisPresenceStore implements PresenceStore {
     }
     await Promise.all(pending);
     // One change per user: the user's removed entries against what remains.
-    return groups.map(([userId, removed, remaining]) => {
+    const changes = groups.map(([userId, removed, remaining]) => {
       const after = remaining.map(toEntry);
       return presenceDiff(key, userId, [...after, ...removed.map(toEntry)], after);
     }).filter((c) => c.kind !== 'none');
+    // The script emptied the room: its last leave vacates it.
+    const last = changes[changes.length - 1];
+    if (earliest === '' && last?.kind === 'leave') changes[changes.length - 1] = { ...last, room: 'vacated' };
+    return changes;
   }
 }
