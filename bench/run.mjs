@@ -4,7 +4,8 @@
  * Scenarios: fanout, idle, chat, cluster (default: all, in that order).
  * --tuning T: our server's TRANSPORT_TUNING (on, off, or patch names; default on).
  * --compare-tuning T (repeatable): in fanout and idle, our server with TRANSPORT_TUNING=T measured
- * too, in the same rotation (fanout) or right after (idle), to see what the patches earn.
+ * too, in the same rotation (fanout) or right after (idle), to see what the patches earn; `-name`
+ * stands for every patch but that one.
  * Each scenario runs our server and the bare Socket.IO baseline one after the other,
  * prints a table (ours, bare, ratio) and writes bench/results/<scenario>-<timestamp>.json.
  */

@@ -140,13 +140,21 @@ async function startNode(name, script, env, opts = {}) {
   };
 }
 
+/** The patches of TRANSPORT_TUNING, in the server's order (packages/server/src/config-schema.ts). */
+const PATCHES = ['write-batching', 'handshake-release', 'listener-compaction'];
+
+/** A TRANSPORT_TUNING value; `-name` is every patch but that one. */
+export function tuningValue(spec) {
+  return spec.startsWith('-') ? PATCHES.filter((p) => p !== spec.slice(1)).join(',') : spec;
+}
+
 /**
  * Our server with every feature on (auth, rate limits with bench-sized limits, metrics, presence,
  * history); `opts.tuning` sets its TRANSPORT_TUNING.
  */
 export function startOurs(extraEnv = {}, opts = {}) {
   return startNode(opts.name ?? 'ours', OURS, {
-    ...(opts.tuning && { TRANSPORT_TUNING: opts.tuning }),
+    ...(opts.tuning && { TRANSPORT_TUNING: tuningValue(opts.tuning) }),
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     JWT_SECRET: BENCH_SECRET,

@@ -73,7 +73,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const http = createHttpTransport(config);
   const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
   const io = createIoServer(http, config, gate, adapter);
-  const tuning = applyTransportTuning({ engine: io.engine, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
+  const tuning = applyTransportTuning({ http }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
   const webhooks = createWebhooks({ config: config.webhooks, serverId: config.serverId, engine, metrics, logger });
   const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, webhooks: webhooks.tap, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   try {
     // Loaded once the configuration is accepted, so that a refused one exits before socket.io, ioredis... load.
     const { createServer } = await import('./app.js');
-    // The process serves no handler of its own that reads a connection's request or handshake once it is established.
+    // No handler of the process reads a connection's request or handshake once it is established: release both.
     server = await createServer({ config, logger, releaseHandshake: true });
     address = await server.listen();
   } catch (err) {

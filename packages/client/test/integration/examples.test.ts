@@ -103,7 +103,9 @@ describe('docs/sdk.md examples', () => {
     expect(lines).toContain('In the room: analyst, watcher');
     expect(lines).toContain("Newest: [ 'third', 'second' ]");
     expect(lines).toContain("Before those: [ 'first' ]");
-    expect(lines.filter((l) => !l.startsWith('In the room:')).slice(-5)).toEqual([
+    // On a loaded machine 'bye' can reach the example in the same read as 'hello', so the printing
+    // listener sees it before the loop's first turn removes it: that line may or may not be there.
+    expect(lines.filter((l) => !l.startsWith('In the room:') && l !== 'watcher: bye').slice(-5)).toEqual([
       "Before those: [ 'first' ]",
       'watcher: hello',
       'Iterated: hello',

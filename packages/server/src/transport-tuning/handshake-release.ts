@@ -16,8 +16,9 @@ interface Conn {
 /**
  * Engine.IO's upgrade handling leaves a one-time 'close' listener on the TCP socket (its
  * `WebSocketResponse`, for middlewares waiting for the response to close) whose closure holds the
- * response and so the request: the only anonymous one-time 'close' listener on an upgraded socket
- * (ws's own are named). Returns how many it removed.
+ * response and so the request for the connection's lifetime: the only anonymous one-time 'close'
+ * listener on an upgraded socket (ws's own are named). The server's one Engine.IO middleware, the
+ * origin check, answers at once and waits for no close. Returns how many it removed.
  */
 export function removeResponseCloseListener(tcp: NodeJS.EventEmitter): number {
   let removed = 0;

@@ -1,22 +1,20 @@
 /**
- * The one place that changes the internals of socket.io, engine.io, ws and socket.io-adapter. Each
+ * The one place that changes the internals of socket.io, engine.io and ws. Each
  * patch is written for the exact versions pinned in package.json, checks the installed copies before
  * it is applied, and acts only on the connections of the servers that turn it on
  * (`TRANSPORT_TUNING`). What each one earns: docs/performance.md.
  */
 import type { TransportPatchName } from '../config.js';
 import type { Logger } from '../logger.js';
-import { frameMerging } from './frame-merging.js';
 import { handshakeRelease } from './handshake-release.js';
 import { listenerCompaction } from './listener-compaction.js';
-import { maskRelease } from './mask-release.js';
 import type { EstablishedSocket, TransportPatch, TunedServer } from './patch.js';
 import { writeBatching } from './write-batching.js';
 
 export type { EstablishedSocket, TunedServer } from './patch.js';
 
 /** Every patch, in the order they are applied to a new connection (compaction last: it must follow every listener removal). */
-export const TRANSPORT_PATCHES: readonly TransportPatch[] = [writeBatching, frameMerging, handshakeRelease, maskRelease, listenerCompaction];
+export const TRANSPORT_PATCHES: readonly TransportPatch[] = [writeBatching, handshakeRelease, listenerCompaction];
 
 export interface TransportTuning {
   /** The patches applied, in order. */

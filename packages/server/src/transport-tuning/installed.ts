@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /**
- * The exact copies of socket.io, engine.io, ws and socket.io-adapter the server runs on, and their
+ * The exact copies of socket.io, engine.io and ws the server runs on, and their
  * versions. npm may install several copies of one package (ws is both a dependency of engine.io and
  * of the tests); a patch must look at the copy that is actually used, found along the chain of
  * packages that require it.
@@ -18,9 +18,8 @@ export interface Installed {
 export const WRITTEN_FOR = {
   'socket.io': '4.8.4',
   'engine.io': '6.6.12',
-  /** engine.io's own copy (the server's WebSockets) and socket.io-adapter's (its pre-built broadcast frames). */
+  /** engine.io's own copy: the server's WebSockets. */
   ws: '8.21.3',
-  'socket.io-adapter': '2.5.8',
 } as const;
 
 export type Dependency = keyof typeof WRITTEN_FOR;

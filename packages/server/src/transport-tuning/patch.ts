@@ -3,10 +3,25 @@ import type { TransportPatchName } from '../config.js';
 
 /** What a patch reaches of one Socket.IO server. */
 export interface TunedServer {
-  /** Engine.IO's server: emits 'connection' with each new Engine.IO socket. */
-  readonly engine: EventEmitter;
-  /** The main namespace's adapter (broadcasts). */
-  readonly adapter: object;
+  /** The HTTP(S) server it listens on: every connection's TCP socket names it (`socket.server`). */
+  readonly http: object;
+}
+
+/**
+ * The HTTP servers whose connections are tuned, per class-level patch. A wrapper asks whether the
+ * TCP socket it writes to belongs to one of them: another Socket.IO server in the same process is
+ * left as it was, and no connection carries any state for it.
+ */
+export class TunedServers {
+  readonly #servers = new WeakSet<object>();
+  add(http: object): void {
+    this.#servers.add(http);
+  }
+  /** Whether `tcp` (a TCP or TLS socket) was accepted by a tuned server. */
+  has(tcp: { server?: unknown } | undefined): boolean {
+    const server = tcp?.server;
+    return typeof server === 'object' && server !== null && this.#servers.has(server);
+  }
 }
 
 /** What a patch reaches of one established connection (a Socket.IO socket). */
@@ -16,7 +31,7 @@ export interface EstablishedSocket {
 }
 
 /**
- * One change to socket.io / engine.io / ws / socket.io-adapter internals. `check` looks at the
+ * One change to socket.io / engine.io / ws internals. `check` looks at the
  * installed copies (version and the shape the patch relies on); a patch whose check fails is not
  * applied, and its test fails.
  */
@@ -28,12 +43,6 @@ export interface TransportPatch {
   enable(server: TunedServer): ((socket: EstablishedSocket) => void) | undefined;
 }
 
-/** An Engine.IO socket as these patches see it. */
-export interface EngineSocket extends EventEmitter {
-  transport: EngineTransport;
-  request: unknown;
-}
-
 /** An Engine.IO transport; on WebSocket, `socket` is ws's WebSocket. */
 export interface EngineTransport extends EventEmitter {
   readonly name: string;
@@ -42,18 +51,7 @@ export interface EngineTransport extends EventEmitter {
 
 /** ws's WebSocket, with the internals the patches touch. */
 export interface WsSocket extends EventEmitter {
-  _socket?: { cork?: () => void; uncork?: () => void };
+  _socket?: { cork?: () => void; uncork?: () => void; server?: unknown };
   _sender?: object;
   _receiver?: { _state?: number; _mask?: unknown };
-}
-
-/**
- * Calls `fn` with every WebSocket transport of `server`'s connections: the first one of a session, or
- * the one a polling session upgrades to.
- */
-export function eachWebSocketTransport(server: TunedServer, fn: (transport: EngineTransport) => void): void {
-  server.engine.on('connection', (session: EngineSocket) => {
-    if (session.transport.name === 'websocket') fn(session.transport);
-    else session.once('upgrade', (transport: EngineTransport) => fn(transport));
-  });
 }

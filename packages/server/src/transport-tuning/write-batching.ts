@@ -1,13 +1,13 @@
 import { versionMismatch, locate } from './installed.js';
-import { eachWebSocketTransport, type EngineTransport, type TransportPatch } from './patch.js';
+import { TunedServers, type EngineTransport, type TransportPatch } from './patch.js';
 
 type Send = (this: EngineTransport, packets: unknown[]) => void;
 interface Transports {
   websocket?: { prototype: { send?: Send } };
 }
 
-/** The WebSocket transports of servers with write batching on. */
-const batched = new WeakSet<object>();
+/** The servers with write batching on. */
+const batched = new TunedServers();
 let wrapped = false;
 
 function websocketPrototype(): { send?: Send } | undefined {
@@ -22,8 +22,8 @@ function websocketPrototype(): { send?: Send } | undefined {
  * together. Corking the connection's TCP socket around that loop makes them one `writev`: the same
  * bytes in the same order, the same callbacks, one system call.
  *
- * The transport class is wrapped once; the wrapper corks only the transports of servers that turned
- * the patch on, so another Socket.IO server in the same process is left as it was.
+ * The transport class is wrapped once; the wrapper corks only the connections of servers that turned
+ * the patch on.
  */
 export const writeBatching: TransportPatch = {
   name: 'write-batching',
@@ -38,8 +38,8 @@ export const writeBatching: TransportPatch = {
     if (!wrapped) {
       const send = proto.send!;
       proto.send = function (this: EngineTransport, packets: unknown[]): void {
-        const tcp = packets.length > 1 && batched.has(this) ? this.socket?._socket : undefined;
-        if (!tcp || typeof tcp.cork !== 'function' || typeof tcp.uncork !== 'function') return send.call(this, packets);
+        const tcp = packets.length > 1 ? this.socket?._socket : undefined;
+        if (!tcp || !batched.has(tcp) || typeof tcp.cork !== 'function' || typeof tcp.uncork !== 'function') return send.call(this, packets);
         tcp.cork();
         try {
           send.call(this, packets);
@@ -49,7 +49,7 @@ export const writeBatching: TransportPatch = {
       };
       wrapped = true;
     }
-    eachWebSocketTransport(server, (transport) => batched.add(transport));
+    batched.add(server.http);
     return undefined;
   },
 };

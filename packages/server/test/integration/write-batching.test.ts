@@ -49,7 +49,8 @@ describe('socket writes', () => {
     expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
     // Without batching this is 50 writes (one per packet).
     expect(seen.writes).toBeLessThanOrEqual(3);
-    expect(seen.chunks).toBeGreaterThanOrEqual(50);
+    // Each frame is ws's header and payload: 100 chunks, whatever the number of writes.
+    expect(seen.chunks).toBe(100);
     expect(socket.connected).toBe(true);
   });
 
@@ -66,7 +67,7 @@ describe('socket writes', () => {
     expect(got.map((m) => m.id)).toEqual(acks.map((x) => x.messageId));
   });
 
-  it('a room message and an ack each leave as one single-chunk write; large and multi-byte payloads arrive intact', async () => {
+  it('a room message and an ack each leave as one write; large and multi-byte payloads arrive intact', async () => {
     srv = await startTestServer(TUNED);
     const a = await connect(srv.url, { claims: { sub: 'alice' } });
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
@@ -84,18 +85,18 @@ describe('socket writes', () => {
     const ack = await request<{ success: boolean }>(a.socket, 'room:send', { room: 'frames', payload: { text: 'héllo ✓' } });
     expect(ack.success).toBe(true);
     await until(() => got.length === 1, 5000, 'the room message');
-    // Without merging each is a writev of two chunks (the frame header, then its payload).
-    expect(toB).toEqual({ writes: 1, chunks: 1 });
-    expect(toA).toEqual({ writes: 1, chunks: 1 });
+    // One packet each: nothing to batch, one writev of ws's frame header and payload.
+    expect(toB).toEqual({ writes: 1, chunks: 2 });
+    expect(toA).toEqual({ writes: 1, chunks: 2 });
 
-    // Above the merge limit the frame is written as it was: the payload still arrives whole.
+    // A large frame arrives whole too.
     const big = 'ü'.repeat(20_000);
     await request(a.socket, 'room:send', { room: 'frames', payload: { text: big } });
     await until(() => got.length === 2, 5000, 'the large room message');
     expect(got.map((m) => m.payload.text)).toEqual(['héllo ✓', big]);
   });
 
-  it('with per-message deflate on, compressed frames (merged or not) arrive intact', async () => {
+  it('with per-message deflate on, compressed frames arrive intact', async () => {
     srv = await startTestServer({ ...TUNED, WS_PER_MESSAGE_DEFLATE: 'true' });
     const a = await connect(srv.url, { claims: { sub: 'alice' } });
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
@@ -122,7 +123,7 @@ describe('socket writes of a server with the patches off, next to one with them 
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
-  it('the untuned server writes as Socket.IO does (one write per packet, header and payload in two chunks); the tuned one batches and merges', async () => {
+  it('the untuned server writes as Socket.IO does (one write per packet); the tuned one batches', async () => {
     const tuned = await startTestServer(TUNED);
     const plain = await startTestServer({ TRANSPORT_TUNING: 'off' });
     servers.push(tuned, plain);
@@ -147,7 +148,7 @@ describe('socket writes of a server with the patches off, next to one with them 
     expect(b.writes).toBeGreaterThan(10);
     for (const seen of [a, c]) {
       expect(seen.writes).toBeLessThanOrEqual(3);
-      expect(seen.chunks).toBe(50);
+      expect(seen.chunks).toBe(100);
     }
   });
 });

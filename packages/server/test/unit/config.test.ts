@@ -146,12 +146,12 @@ describe('server API keys and authorization proxies', () => {
 });
 
 describe('TRANSPORT_TUNING', () => {
-  const all = ['write-batching', 'frame-merging', 'handshake-release', 'mask-release', 'listener-compaction'];
+  const all = ['write-batching', 'handshake-release', 'listener-compaction'];
   it('is every patch by default and with on, none with off, the ones named otherwise (in their order)', () => {
     expect(loadConfig(base).transportTuning).toEqual(all);
     expect(loadConfig({ ...base, TRANSPORT_TUNING: 'on' }).transportTuning).toEqual(all);
     expect(loadConfig({ ...base, TRANSPORT_TUNING: 'OFF' }).transportTuning).toEqual([]);
-    expect(loadConfig({ ...base, TRANSPORT_TUNING: ' mask-release, write-batching ' }).transportTuning).toEqual(['write-batching', 'mask-release']);
+    expect(loadConfig({ ...base, TRANSPORT_TUNING: ' listener-compaction, write-batching ' }).transportTuning).toEqual(['write-batching', 'listener-compaction']);
   });
   it('refuses a name it does not know, naming it', () => {
     expect(() => loadConfig({ ...base, TRANSPORT_TUNING: 'write-batching,turbo' })).toThrow(/TRANSPORT_TUNING.*unknown: turbo/);
