@@ -34,11 +34,12 @@ export function sourceAddresses(n = 16) {
 }
 
 export class Worker {
-  constructor(name) {
+  /** `script`: the worker's module (default lib/worker.mjs). */
+  constructor(name, script = WORKER) {
     this.name = name;
     this.pending = new Map();
     this.seq = 0;
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.on('message', (m) => {
       const p = this.pending.get(m.id);
@@ -89,19 +90,34 @@ export class ClientFleet {
     this.workers = Array.from({ length: n }, (_, i) => new Worker(`${name}#${i}`));
   }
 
+  /** Signs the clients' tokens ahead, so that a timed `connect` measures connecting alone. */
+  async prepare() {
+    await this.#each('prepare');
+  }
+
   /** Connects everything; resolves with how many connected and how long it took. */
   async connect() {
+    const started = Date.now();
+    const results = await this.#each('connect');
+    return {
+      connected: results.reduce((a, r) => a + r.connected, 0),
+      ms: Date.now() - started,
+      // Handshakes refused with OVERLOADED and tried again after retryAfterMs (not errors).
+      overloadedRefusals: results.reduce((a, r) => a + (r.overloadedRefusals ?? 0), 0),
+    };
+  }
+
+  #each(cmd) {
     const { count, workers: _w, addresses, ...rest } = this.opts;
     const per = Math.ceil(count / this.workers.length);
-    const started = Date.now();
-    const results = await Promise.all(
+    return Promise.all(
       this.workers.map((w, i) => {
         const startIndex = (this.opts.indexBase ?? 0) + i * per;
         const n = Math.max(0, Math.min(per, count - i * per));
         // Each worker gets its own slice of the source addresses.
         const own = addresses.filter((_, k) => k % this.workers.length === i % addresses.length);
         return w.call(
-          'connect',
+          cmd,
           {
             client: process.env.BENCH_CLIENT === 'socket.io' ? 'socket.io' : 'wire',
             ...rest,
@@ -116,7 +132,6 @@ export class ClientFleet {
         );
       }),
     );
-    return { connected: results.reduce((a, r) => a + r.connected, 0), ms: Date.now() - started };
   }
 
   async join(o) {

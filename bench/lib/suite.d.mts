@@ -67,6 +67,33 @@ export interface IdleCluster {
   errors: number;
 }
 
+/** One side of the handshake scenario (median of its rounds). */
+export interface ConnectSide {
+  connectsPerSec: number | null;
+  serverCpuMicrosPerConnect: number | null;
+  redisCpuMicrosPerConnect: number | null;
+  errors: number;
+  connected: number;
+  target: number;
+}
+
+/** One run of the storm scenario. */
+export interface StormRun {
+  spread: boolean;
+  clients: number;
+  moved: number;
+  stayed: number;
+  recoveredAll: boolean;
+  timeToAllRecoveredMs: number | null;
+  reconnectsPerSecOnC: number;
+  peakReconnectsPerSecOnC: number;
+  errorsByCode: Record<string, number>;
+  published: { sent: number; acked: number; refused: number };
+  lost: number;
+  duplicates: number;
+  stableLatency: { before: LatencySummary; storm: LatencySummary };
+}
+
 export interface Results {
   fanout?: {
     file: string;
@@ -84,6 +111,12 @@ export interface Results {
     variants: Record<string, { levels: IdleLevel[]; errors: number }>;
     cluster?: { redisError?: string; ours?: IdleCluster; bare?: IdleCluster };
   };
+  connect?: {
+    file: string;
+    single: { ours: ConnectSide; bare: ConnectSide };
+    cluster: { ours: ConnectSide; bare: ConnectSide } | { redisError: string };
+  };
+  storm?: { file: string; withSpread: StormRun; without: StormRun } | { redisError: string };
   chat?: { file: string; ours: { volatile: Climb; persistent: Climb }; bare: { volatile: Climb } };
   cluster?: {
     file: string;

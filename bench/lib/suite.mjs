@@ -1,10 +1,12 @@
 /** The scenarios, full-size or smoke-sized. */
 import { chat, CHAT_SMOKE } from '../scenarios/chat.mjs';
 import { cluster, CLUSTER_SMOKE } from '../scenarios/cluster.mjs';
+import { connect, CONNECT_SMOKE } from '../scenarios/connect.mjs';
 import { fanout, FANOUT_SMOKE } from '../scenarios/fanout.mjs';
 import { idle, IDLE_SMOKE } from '../scenarios/idle.mjs';
+import { storm, STORM_SMOKE } from '../scenarios/storm.mjs';
 
-export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster'];
+export const SCENARIOS = ['fanout', 'idle', 'chat', 'cluster', 'connect', 'storm'];
 
 /**
  * `tuning`: our server's TRANSPORT_TUNING; `variants`: more TRANSPORT_TUNING values of our server to
@@ -27,6 +29,12 @@ export async function runScenarios(names, { smoke = false, cpuProfDir, tuning, v
         break;
       case 'cluster':
         results.cluster = await cluster(smoke ? CLUSTER_SMOKE : {}, opts);
+        break;
+      case 'connect':
+        results.connect = await connect(smoke ? CONNECT_SMOKE : {}, opts);
+        break;
+      case 'storm':
+        results.storm = await storm(smoke ? STORM_SMOKE : {}, opts);
         break;
     }
   }

@@ -116,12 +116,14 @@ export class WireClient {
       case 52: {
         // '4' CONNECT_ERROR
         let msg = 'connect_error';
+        let data;
         try {
-          msg = JSON.parse(s.slice(2)).message ?? msg;
+          data = JSON.parse(s.slice(2));
+          msg = data.message ?? msg;
         } catch {
           // keep the generic message
         }
-        settle(new Error(msg));
+        settle(Object.assign(new Error(msg), { data: data?.data }));
         return;
       }
       case 49: // '1' DISCONNECT

@@ -84,6 +84,9 @@ class IoClient {
   }
 }
 
+/** Handshakes refused with OVERLOADED and tried again after its retryAfterMs, as the SDK does. */
+let overloadedRefusals = 0;
+
 async function connectOne(o, index) {
   const co = {
     timeoutMs: o.connectTimeoutMs,
@@ -91,30 +94,48 @@ async function connectOne(o, index) {
     ...(o.tokens && { auth: { token: o.tokens[index] } }),
     onRoomMessage,
   };
-  const client = o.client === 'socket.io' ? new IoClient(o.url, co) : new WireClient(o.url, co);
-  try {
-    await client.connect();
-    return { socket: client, index: o.startIndex + index, room: undefined };
-  } catch (err) {
-    noteError(`connect_error: ${err?.message ?? err}`);
-    client.disconnect();
-    return undefined;
+  for (;;) {
+    const client = o.client === 'socket.io' ? new IoClient(o.url, co) : new WireClient(o.url, co);
+    try {
+      await client.connect();
+      return { socket: client, index: o.startIndex + index, room: undefined };
+    } catch (err) {
+      client.disconnect();
+      const wait = err?.data?.retryAfterMs;
+      if (err?.message === 'OVERLOADED' && typeof wait === 'number' && Date.now() + wait < o.deadline) {
+        overloadedRefusals++;
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      noteError(`connect_error: ${err?.message ?? err}`);
+      return undefined;
+    }
   }
 }
 
+/** Tokens signed ahead by `prepare`, so that a timed connect does not include signing them. */
+let prepared;
+
+async function signTokens(o) {
+  if (!o.secret) return undefined;
+  const key = `${o.secret}|${o.tenantId}|${o.userPrefix}|${o.startIndex}|${o.count}`;
+  if (prepared?.key === key) return prepared.tokens;
+  const tokens = [];
+  for (let i = 0; i < o.count; i++) tokens.push(await token(o.secret, o.tenantId, `${o.userPrefix}${o.startIndex + i}`));
+  prepared = { key, tokens };
+  return tokens;
+}
+
 async function connect(o) {
-  let tokens;
-  if (o.secret) {
-    tokens = [];
-    for (let i = 0; i < o.count; i++) tokens.push(await token(o.secret, o.tenantId, `${o.userPrefix}${o.startIndex + i}`));
-  }
+  overloadedRefusals = 0;
+  const tokens = await signTokens(o);
   const started = Date.now();
   let next = 0;
   let ok = 0;
   const lane = async () => {
     while (next < o.count && Date.now() - started < o.deadlineMs) {
       const i = next++;
-      const c = await connectOne({ ...o, tokens }, i);
+      const c = await connectOne({ ...o, tokens, deadline: started + o.deadlineMs }, i);
       if (c) {
         c.socket.on('disconnect', (reason) => {
           if (!closing) noteError(`disconnect: ${reason}`);
@@ -125,7 +146,7 @@ async function connect(o) {
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency, o.count) }, lane));
-  return { connected: ok, wanted: o.count, ms: Date.now() - started };
+  return { connected: ok, wanted: o.count, ms: Date.now() - started, overloadedRefusals };
 }
 
 /** Joins every client to its room: one room for all, or groups of consecutive global indexes. */
@@ -219,6 +240,9 @@ function send(o) {
 process.on('message', async (m) => {
   try {
     switch (m.cmd) {
+      case 'prepare':
+        await signTokens(m);
+        return reply(m.id, {});
       case 'connect':
         return reply(m.id, await connect(m));
       case 'join':

@@ -51,8 +51,8 @@ describe('bench options', () => {
 });
 
 describe('bench smoke run', () => {
-  it('produces sane figures for every scenario, ours and bare (and ours untuned in fanout and idle)', { timeout: 240_000 }, async () => {
-    const r = await runScenarios(['fanout', 'idle', 'chat', 'cluster'], { smoke: true, variants: ['off'] });
+  it('produces sane figures for every scenario, ours and bare (and ours untuned in fanout and idle)', { timeout: 480_000 }, async () => {
+    const r = await runScenarios(['fanout', 'idle', 'chat', 'cluster', 'connect', 'storm'], { smoke: true, variants: ['off'] });
 
     expect(r.fanout && existsSync(r.fanout.file)).toBe(true);
     expectDelivered(r.fanout?.ours.steps);
@@ -85,6 +85,33 @@ describe('bench smoke run', () => {
     expectClimbed(r.chat?.ours.volatile);
     expectClimbed(r.chat?.ours.persistent);
     expectClimbed(r.chat?.bare.volatile);
+
+    // Handshakes: every client connected on both sides, with figures.
+    const hs = r.connect;
+    expect(hs && existsSync(hs.file)).toBe(true);
+    for (const side of [hs?.single.ours, hs?.single.bare, ...(hs?.cluster && 'ours' in hs.cluster ? [hs.cluster.ours, hs.cluster.bare] : [])]) {
+      expect(side?.errors).toBe(0);
+      expect(side?.connected).toBe(side?.target);
+      expect(side?.connectsPerSec).toBeGreaterThan(0);
+      expect(side?.serverCpuMicrosPerConnect).toBeGreaterThan(0);
+    }
+
+    // The storm: every client of the killed and the drained instance recovered through the SDK, nothing
+    // lost, only retryable refusals seen (no timing asserted).
+    const st = r.storm;
+    if (st && !('redisError' in st)) {
+      expect(existsSync(st.file)).toBe(true);
+      for (const run of [st.withSpread, st.without]) {
+        expect(run.moved).toBeGreaterThan(0);
+        expect(run.stayed).toBeGreaterThan(0);
+        expect(run.recoveredAll).toBe(true);
+        expect(run.lost).toBe(0);
+        expect(run.duplicates).toBe(0);
+        expect(run.published.acked).toBeGreaterThan(0);
+        for (const code of Object.keys(run.errorsByCode)) expect(['OVERLOADED', 'SHUTTING_DOWN', 'TRANSPORT_ERROR', 'INTERNAL'], code).toContain(code);
+        expect(run.stableLatency.storm.samples).toBeGreaterThan(0);
+      }
+    }
 
     const cl = r.cluster;
     expect(cl && existsSync(cl.file)).toBe(true);

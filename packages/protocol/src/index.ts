@@ -46,6 +46,8 @@ const CATALOGUE = {
   ROOM_LIMIT: { message: 'Too many rooms for this connection', httpStatus: 409, retryable: false, reconnect: 'stop' },
   CONNECTION_LIMIT: { message: 'Too many connections', httpStatus: 429, retryable: true, reconnect: 'retry' },
   SHUTTING_DOWN: { message: 'The server is shutting down', httpStatus: 503, retryable: true, reconnect: 'retry' },
+  // The instance is saturated (its event loop lags): a handshake later, or to another instance, can succeed.
+  OVERLOADED: { message: 'The server is overloaded: retry later', httpStatus: 503, retryable: true, reconnect: 'retry' },
   // Also what an unreachable Redis yields: the request can succeed once it is back.
   INTERNAL: { message: 'Internal error', httpStatus: 500, retryable: true, reconnect: 'retry' },
   NOT_FOUND: { message: 'Not found', httpStatus: 404, retryable: false, reconnect: 'stop' },

@@ -4,11 +4,12 @@
 -- Returns {held 1|0, first 1|0}: first when held and the user has no other live connection.
 -- include: lib/registry.lua
 local cid, max = ARGV[3], tonumber(ARGV[5])
-prune()
+local Z, H = KEYS[1], KEYS[2]
+prune(Z, H)
 local others = redis.call('ZCARD', Z)
 if redis.call('ZSCORE', Z, cid) then others = others - 1 end
 if max > 0 and others >= max then return {0, 0} end
-put(cid, ARGV[4])
-keep()
+put(Z, H, cid, ARGV[4])
+keep(Z, H)
 if others == 0 then return {1, 1} end
 return {1, 0}

@@ -3,6 +3,7 @@
 -- KEYS and ARGV 1-2: see lib/registry.lua. ARGV: 3 serverId.
 -- Returns {removed, last 1|0}.
 -- include: lib/registry.lua
+local Z, H = KEYS[1], KEYS[2]
 local removed = 0
 local flat = redis.call('HGETALL', H)
 for i = 1, #flat, 2 do
@@ -14,6 +15,6 @@ for i = 1, #flat, 2 do
   end
 end
 if removed == 0 then return {0, 0} end
-prune()
+prune(Z, H)
 if redis.call('ZCARD', Z) == 0 then return {removed, 1} end
 return {removed, 0}

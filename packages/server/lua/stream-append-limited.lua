@@ -10,6 +10,8 @@
 -- include: lib/prune.lua
 -- include: lib/consume.lua
 -- include: lib/append.lua
-local verdict = consume(4, 12)
+-- One reading of Redis's clock for the buckets and the append.
+local nowMs, micros = now()
+local verdict = consume(4, 12, micros)
 if verdict[1] == 0 then return {2, verdict[2], verdict[3]} end
-return append()
+return append(nowMs, micros)

@@ -61,6 +61,8 @@ export interface LimitsConfig {
   sessions: { rate: number; burst: number; pendingPerAddress: number; pendingTotal: number };
   /** Presence updates of one user in one room are announced at most once per this many ms (0: each one). */
   presenceUpdateIntervalMs: number;
+  /** New handshakes are refused (OVERLOADED) while the event loop lags more than lagMs (0: never). */
+  overload: { lagMs: number; retryAfterMs: number };
 }
 
 /** The server API (`/api/v1`): its keys and the limits of its calls. */
@@ -457,6 +459,7 @@ function limitsConfig(r: Env): LimitsConfig {
       pendingTotal: r.MAX_PENDING_SESSIONS,
     },
     presenceUpdateIntervalMs: r.PRESENCE_UPDATE_INTERVAL,
+    overload: { lagMs: r.OVERLOAD_LAG_MS, retryAfterMs: r.OVERLOAD_RETRY_AFTER_MS },
   };
 }
 

@@ -15,6 +15,8 @@ import { ClientPool, nextEvent, token, until } from '../helpers/harness.js';
 interface Script {
   /** Refuse handshake n (from 1) with this code, or admit it (undefined). */
   handshake(n: number): ErrorCode | undefined;
+  /** The `retryAfterMs` of handshake n's refusal, if any. */
+  handshakeRetryAfterMs?(n: number): number | undefined;
   /** The answer to send attempt n (from 1) of a message. */
   send(n: number): { success: false; error: string; message: string; retryAfterMs?: number } | undefined;
 }
@@ -33,9 +35,11 @@ beforeAll(async () => {
   http = createServer();
   io = new Server(http, { transports: ['websocket'] });
   io.use((_socket, next) => {
-    const code = script.handshake(++handshakes);
+    const n = ++handshakes;
+    const code = script.handshake(n);
     if (code === undefined) return next();
-    next(Object.assign(new Error(code), { data: { code, message: `refused with ${code}` } }));
+    const retryAfterMs = script.handshakeRetryAfterMs?.(n);
+    next(Object.assign(new Error(code), { data: { code, message: `refused with ${code}`, ...(retryAfterMs !== undefined && { retryAfterMs }) } }));
   });
   io.on('connection', (socket) => {
     socket.on('room:join', (req: { room: string }, ack: (res: object) => void) => ack({ success: true, room: req.room }));
@@ -118,6 +122,19 @@ describe('a send the server refuses', () => {
 });
 
 describe('a connection the server refuses', () => {
+  it('with OVERLOADED and retryAfterMs waits at least that long before the next attempt, each time', async () => {
+    script = { ...admitAll, handshake: (n) => (n <= 3 ? 'OVERLOADED' : undefined), handshakeRetryAfterMs: (n) => 900 + n };
+    const { timers, delays } = hurriedTimers();
+    const client = await pool.create(url, 'alice', { timers, heartbeatIntervalMs: 0, autoConnect: false, backoff: { minDelayMs: 1, maxDelayMs: 5 } });
+    const codes: string[] = [];
+    client.on('connect_error', (e) => codes.push(e.code));
+    await client.connect();
+    expect(handshakes).toBe(4);
+    expect(codes).toEqual(['OVERLOADED', 'OVERLOADED', 'OVERLOADED']);
+    // The backoff alone would wait at most 5 ms: each wait is the server's.
+    for (const ms of [901, 902, 903]) expect(delays).toContain(ms);
+  });
+
   it.each(ERROR_CODES.map((code) => [code, reconnectAdvice(code)] as const))('with %s (advice %s) is tried again, renewed or given up as the protocol says', async (code, advice) => {
     script = { ...admitAll, handshake: (n) => (n === 1 ? code : undefined) };
     const client = await pool.create(url, 'alice', { heartbeatIntervalMs: 0, autoConnect: false, backoff: { minDelayMs: 1, maxDelayMs: 5 } });

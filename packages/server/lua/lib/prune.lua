@@ -1,8 +1,9 @@
--- prune(meta, log, nowMs, max, dropped): drops what is over `max` messages and, from the oldest on,
--- what has expired, recording the highest dropped sequence in the meta hash's `dropped` field.
--- Log members are `<expiresAtMs>|<message JSON>` scored by sequence, so expiry needs no second key;
--- only a prefix of the log is ever dropped. Returns the new `dropped`.
-local function prune(meta, log, nowMs, max, dropped)
+-- prune(meta, log, nowMs, max, dropped, deferWrite): drops what is over `max` messages and, from the
+-- oldest on, what has expired, recording the highest dropped sequence in the meta hash's `dropped`
+-- field (unless deferWrite: the caller then writes it with its own HSET). Log members are
+-- `<expiresAtMs>|<message JSON>` scored by sequence, so expiry needs no second key; only a prefix of
+-- the log is ever dropped. Returns the new `dropped` and the log's length before pruning.
+local function prune(meta, log, nowMs, max, dropped, deferWrite)
   local newDropped = dropped
   local n = redis.call('ZCARD', log)
   if n > max then
@@ -26,6 +27,6 @@ local function prune(meta, log, nowMs, max, dropped)
     if expired < batch then break end
     batch = math.min(batch * 10, 100)
   end
-  if newDropped ~= dropped then redis.call('HSET', meta, 'dropped', int(newDropped)) end
-  return newDropped
+  if newDropped ~= dropped and not deferWrite then redis.call('HSET', meta, 'dropped', int(newDropped)) end
+  return newDropped, n
 end

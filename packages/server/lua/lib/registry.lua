@@ -1,23 +1,23 @@
 -- The connection registry of one user (see ConnectionRegistry in src/engine/types.ts):
--- KEYS[1] a sorted set of the user's connection ids scored by their last refresh (ms),
--- KEYS[2] a hash of connection id -> record JSON; both carry the user's hash tag.
+-- Z, a sorted set of the user's connection ids scored by their last refresh (ms), and
+-- H, a hash of connection id -> record JSON; both carry the user's hash tag. A script on one user
+-- passes them as KEYS[1] and KEYS[2]; registry-touch-many.lua passes several users' pairs.
 -- ARGV[1] now (ms), ARGV[2] staleMs: a record refreshed before now - staleMs no longer counts.
-local Z, H = KEYS[1], KEYS[2]
 local NOW, STALE = tonumber(ARGV[1]), tonumber(ARGV[2])
 local CUTOFF = '(' .. string.format('%d', NOW - STALE)
 -- Drops the records of connections whose instance stopped refreshing them.
-local function prune()
+local function prune(Z, H)
   local gone = redis.call('ZRANGEBYSCORE', Z, '-inf', CUTOFF)
   if #gone == 0 then return end
   redis.call('ZREMRANGEBYSCORE', Z, '-inf', CUTOFF)
   for _, cid in ipairs(gone) do redis.call('HDEL', H, cid) end
 end
-local function put(cid, record)
+local function put(Z, H, cid, record)
   redis.call('ZADD', Z, ARGV[1], cid)
   redis.call('HSET', H, cid, record)
 end
 -- The keys outlive their last write by twice the stale time: a user whose instances all died leaves nothing.
-local function keep()
+local function keep(Z, H)
   redis.call('PEXPIRE', Z, 2 * STALE)
   redis.call('PEXPIRE', H, 2 * STALE)
 end

@@ -1,4 +1,4 @@
-import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, timingSafeEqual, webcrypto, type KeyObject } from 'node:crypto';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -69,7 +69,30 @@ type VerificationResult = (typeof RESULTS)[number];
 interface Signer {
   getKey: JWTVerifyGetKey;
   count: Record<VerificationResult, Tally>;
+  /** For an HMAC secret: the raw key, for the synchronous check of `hmacFastPath`. */
+  hmacKey?: Buffer;
 }
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** jose's base64url decoder accepts padding at the end of the signature: so does this check. */
+const SIGNATURE = /^[A-Za-z0-9_-]*={0,2}$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A base64url segment as a JSON object; undefined when it is not one. */
+function jsonObjectOf(segment: string): Record<string, unknown> | undefined {
+  if (!BASE64URL.test(segment)) return undefined;
+  try {
+    const value: unknown = JSON.parse(strictUtf8.decode(Buffer.from(segment, 'base64url')));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `hmacFastPath` made of a token: a verified payload, a refusal, or `jose` (a shape it leaves to jose). */
+type FastResult = { payload: JWTPayload; by: Signer } | { error: CodedError; by?: Signer } | 'jose';
+
+const claimFailure = (claim: string, missing: boolean) => new CodedError('AUTH_INVALID', `The token's ${claim} claim is ${missing ? 'missing' : 'invalid'}`);
 
 function asymmetricAlgs(key: KeyObject): string[] {
   switch (key.asymmetricKeyType) {
@@ -87,7 +110,7 @@ function asymmetricAlgs(key: KeyObject): string[] {
   }
 }
 
-/** Verifies HS256/384/512 with one secret; jose would import the raw secret on every call, so it is imported once per algorithm. */
+/** Verifies HS256/384/512 with one secret (tokens `hmacFastPath` leaves to jose); jose would import the raw secret on every call, so it is imported once per algorithm. */
 function hmacKeyGetter(secret: string): JWTVerifyGetKey {
   const raw = new TextEncoder().encode(secret);
   const keys = new Map<string, Promise<webcrypto.CryptoKey>>();
@@ -120,11 +143,11 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
     for (const result of results) counter.inc({ kid, result }, 0);
     return { ok: counter.tally(kid, 'ok'), invalid: counter.tally(kid, 'invalid'), expired: counter.tally(kid, 'expired') };
   };
-  const signer = (kid: string, getKey: JWTVerifyGetKey): Signer => ({ getKey, count: counts(kid) });
+  const signer = (kid: string, getKey: JWTVerifyGetKey, hmacKey?: Buffer): Signer => ({ getKey, count: counts(kid), ...(hmacKey && { hmacKey }) });
   /** Tokens no configured key signed (or not even well-formed). */
   const unknown = { count: counts('unknown', ['invalid']) };
 
-  const hmacById = new Map(opts.secrets.map((s) => [s.id, signer(s.id, hmacKeyGetter(s.secret))]));
+  const hmacById = new Map(opts.secrets.map((s) => [s.id, signer(s.id, hmacKeyGetter(s.secret), Buffer.from(s.secret, 'utf8'))]));
   const hmac = [...hmacById.values()];
   const publicKey = opts.publicKey !== undefined ? createPublicKey(opts.publicKey) : undefined;
   const publicAlgs = publicKey ? asymmetricAlgs(publicKey) : [];
@@ -159,6 +182,62 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
     return [];
   }
 
+  /**
+   * HS256/384/512 tokens of the usual shape (three segments, a JSON header without `crit`), checked
+   * synchronously with node:crypto: jose checks HMACs through WebCrypto, one thread-pool job and
+   * promise per token, which made verification the largest cost of a handshake (67-90 µs of CPU per
+   * token against ~10 µs). The claims are checked as jose's `jwtVerify` checks them with
+   * `verifyOptions` (required claims, iss, aud, iat, nbf, exp; no clock tolerance). Any other shape
+   * goes to jose.
+   */
+  function hmacFastPath(token: string): FastResult {
+    const first = token.indexOf('.');
+    const last = token.lastIndexOf('.');
+    if (first <= 0 || last === first || token.indexOf('.', first + 1) !== last) return 'jose';
+    const header = jsonObjectOf(token.slice(0, first));
+    if (!header || header.crit !== undefined || header.b64 !== undefined) return 'jose';
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !HMAC_ALGS.includes(alg) || hmac.length === 0) return 'jose';
+    const signature = token.slice(last + 1);
+    if (!SIGNATURE.test(signature)) return { error: new CodedError('AUTH_INVALID') };
+    const given = Buffer.from(signature, 'base64url');
+    const signed = token.slice(0, last);
+    const digest = `sha${alg.slice(2)}`;
+    const named = typeof header.kid === 'string' ? hmacById.get(header.kid) : undefined;
+    let by: Signer | undefined;
+    for (const candidate of named ? [named] : hmac) {
+      const mac = createHmac(digest, candidate.hmacKey!).update(signed).digest();
+      if (mac.length === given.length && timingSafeEqual(mac, given)) {
+        by = candidate;
+        break;
+      }
+    }
+    if (!by) return { error: new CodedError('AUTH_INVALID') };
+    const claims = jsonObjectOf(token.slice(first + 1, last));
+    // A payload this check does not read (padding, not an object) is jose's to judge and answer.
+    if (!claims) return 'jose';
+    const check = (): CodedError | undefined => {
+      const required = [...(verifyOptions.requiredClaims ?? [])];
+      if (opts.audience !== undefined) required.push('aud');
+      if (opts.issuer !== undefined) required.push('iss');
+      for (const claim of new Set(required.reverse())) if (!Object.hasOwn(claims, claim)) return claimFailure(claim, true);
+      if (opts.issuer !== undefined && claims.iss !== opts.issuer) return claimFailure('iss', false);
+      if (opts.audience !== undefined) {
+        const aud = claims.aud;
+        if (!(aud === opts.audience || (Array.isArray(aud) && aud.includes(opts.audience)))) return claimFailure('aud', false);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const notNumber = (claim: 'iat' | 'nbf' | 'exp') => claims[claim] !== undefined && typeof claims[claim] !== 'number';
+      if (notNumber('iat')) return claimFailure('iat', false);
+      if (notNumber('nbf') || (typeof claims.nbf === 'number' && claims.nbf > now)) return claimFailure('nbf', false);
+      if (notNumber('exp')) return claimFailure('exp', false);
+      if (typeof claims.exp === 'number' && claims.exp <= now) return new CodedError('AUTH_EXPIRED');
+      return undefined;
+    };
+    const error = check();
+    return error ? { error, by } : { payload: claims as JWTPayload, by };
+  }
+
   function identityOf(payload: JWTPayload): Identity {
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) {
@@ -189,6 +268,14 @@ export function createVerifier(opts: VerifierOptions, metrics: Pick<Metrics, 'jw
     try {
       if (token.length > 16_384) throw new CodedError('AUTH_INVALID', 'The token is too long');
       let payload: JWTPayload | undefined;
+      const fast = hmacFastPath(token);
+      if (fast !== 'jose') {
+        if (fast.by) by = fast.by;
+        if ('error' in fast) throw fast.error;
+        const identity = identityOf(fast.payload);
+        by.count.ok.inc();
+        return identity;
+      }
       for (const candidate of candidates(token)) {
         try {
           payload = (await jwtVerify(token, candidate.getKey, verifyOptions)).payload;

@@ -11,6 +11,7 @@ import type { RefusalLog } from '../refusal-log.js';
 import { addressKey } from './address.js';
 import { eventCost } from './events.js';
 import { LocalBuckets } from './local-buckets.js';
+import { OverloadGuard } from './overload.js';
 import { SessionGuard } from './sessions.js';
 import { watchSlowConsumers, type WatchedConnection } from './slow-consumers.js';
 
@@ -65,6 +66,7 @@ export function createLimits(deps: LimitsDeps) {
   const limits = config.limits;
   const addresses = new LocalBuckets();
   const sessions = new SessionGuard(limits.sessions, config.handshakeTimeoutMs, addresses, config.trustProxy, metrics, deps.refusals);
+  const overload = new OverloadGuard(limits.overload.lagMs, limits.overload.retryAfterMs);
 
   function refuse(scope: string, code: 'RATE_LIMITED' | 'ROOM_LIMIT' | 'CONNECTION_LIMIT', message: string, retryAfterMs?: number): never {
     metrics.rateLimited.inc({ scope });
@@ -77,8 +79,18 @@ export function createLimits(deps: LimitsDeps) {
   return {
     sessions,
 
-    /** A Socket.IO CONNECT from `address` (RATE_LIMIT_CONNECTIONS_PER_IP_*). */
+    overload,
+
+    /**
+     * A Socket.IO CONNECT from `address`: refused at once while the instance is overloaded
+     * (OVERLOAD_LAG_MS), then per address (RATE_LIMIT_CONNECTIONS_PER_IP_*).
+     */
     admitConnect(address: string): void {
+      const wait = overload.refusal();
+      if (wait !== undefined) {
+        metrics.rateLimited.inc({ scope: 'overloaded' });
+        throw new CodedError('OVERLOADED', 'The server is overloaded: retry later', wait);
+      }
       const d = addresses.take(`ip:${addressKey(address)}`, limits.ip.rate, limits.ip.burst);
       if (!d.allowed) refuse('ip', 'RATE_LIMITED', 'Too many connection attempts from this address', d.retryAfterMs);
     },
@@ -164,14 +176,18 @@ export function createLimits(deps: LimitsDeps) {
       return watchSlowConsumers(connections, { limitBytes: config.writeBufferLimit, logger: deps.logger, metrics });
     },
 
-    /** Starts the sweeps of per-address state; returns a stop function. */
+    /** Starts the sweeps of per-address state and the overload measure; returns a stop function. */
     start(): () => void {
       const timer = setInterval(() => {
         addresses.sweep();
         sessions.sweep();
       }, 10_000);
       timer.unref();
-      return () => clearInterval(timer);
+      const stopOverload = overload.start();
+      return () => {
+        clearInterval(timer);
+        stopOverload();
+      };
     },
   };
 }

@@ -50,11 +50,16 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
       if (deps.backend) await deps.backend.connect(identity, handshakeConnection(socket.id, config.serverId, address, hs.headers));
-      const acquired = await limits.acquireConnection(identity, socket.id, hs.issued);
-      // The revocation is read last: one recorded after this read is announced once the connection is registered.
-      const refusal = deps.lifecycle.accepting
-        ? await assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err)
-        : new CodedError('SHUTTING_DOWN');
+      // The registration and the revocation read leave together, the read second: on one Redis they are one
+      // round trip (auto-pipelined, run in that order), where awaiting one before sending the other made two.
+      // A revocation recorded after the read is announced once the connection is registered, as before.
+      const acquiring = limits.acquireConnection(identity, socket.id, hs.issued);
+      const revoked = assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err);
+      const acquired = await acquiring.catch(async (err: unknown) => {
+        await revoked;
+        throw err;
+      });
+      const refusal = deps.lifecycle.accepting ? await revoked : new CodedError('SHUTTING_DOWN');
       if (refusal !== undefined) {
         await limits.releaseConnection(identity, socket.id).catch(() => {});
         throw refusal;

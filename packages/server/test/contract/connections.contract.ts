@@ -138,6 +138,19 @@ export function connectionsContract(name: string, factory: ConnectionsFactory): 
       expect(await registry.acquire(rec('c4'), 2, now + 2)).toEqual({ held: false, first: false });
     });
 
+    it('a touch of several users drops the records nobody refreshed of each of them', async () => {
+      const t0 = Date.now();
+      await registry.acquire(rec('a-dead'), 0, t0);
+      await registry.acquire(rec('b-dead', 'bob'), 0, t0);
+      const later = t0 + STALE + 500;
+      await registry.touch([rec('a-new'), rec('b-new', 'bob')], later);
+      expect((await registry.list(tenantId, 'alice', later)).map((r) => r.connectionId)).toEqual(['a-new']);
+      expect((await registry.list(tenantId, 'bob', later)).map((r) => r.connectionId)).toEqual(['b-new']);
+      // Releasing the new ones leaves each user with none.
+      expect(await registry.release(rec('a-new'), later)).toEqual({ last: true });
+      expect(await registry.release(rec('b-new', 'bob'), later)).toEqual({ last: true });
+    });
+
     it('registers records of several users in one touch, and a touch after a release brings the record back', async () => {
       const now = Date.now();
       await registry.touch([rec('a1'), rec('a2'), rec('b1', 'bob')], now);

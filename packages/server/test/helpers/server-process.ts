@@ -52,6 +52,8 @@ export function serverEnv(env: Record<string, string> = {}): Record<string, stri
     CORS_ORIGIN: 'http://localhost:3000',
     SHUTDOWN_TIMEOUT: '2000',
     RECONNECT_JITTER: '200',
+    // A test machine under load stalls event loops past the production limit; overload.test.ts sets its own.
+    OVERLOAD_LAG_MS: '0',
     ...(process.env.TRANSPORT_TUNING !== undefined && { TRANSPORT_TUNING: process.env.TRANSPORT_TUNING }),
     ...env,
   };

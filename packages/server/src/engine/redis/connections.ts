@@ -30,6 +30,8 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   private readonly keys: KeySpace;
   private readonly staleMs: number;
   private readonly scripts: Record<'acquire' | 'release' | 'touch' | 'list' | 'releaseServer', ScriptCall>;
+  /** Several users' touch in one call: on a single Redis only (their keys are in different Cluster slots). */
+  private readonly touchMany: ScriptCall | undefined;
 
   constructor(opts: RedisConnectionRegistryOptions) {
     this.ops = new RedisOps(opts.client, opts.observe, opts.commandTimeoutMs);
@@ -43,6 +45,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
       list: defineScript(c, 'registry-list.lua', 2),
       releaseServer: defineScript(c, 'registry-release-server.lua', 2),
     };
+    this.touchMany = c.isCluster ? undefined : defineScript(c, 'registry-touch-many.lua', 'variable');
   }
 
   /** Runs a registry script on the user's keys; ARGV starts with now and the stale time. */
@@ -71,7 +74,19 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         if (!group) byUser.set(id, (group = { user: r, args: [] }));
         group.args.push(r.connectionId, stored(r));
       }
-      await Promise.all([...byUser.values()].map(({ user, args }) => this.run('touch', user, now, ...args)));
+      const groups = [...byUser.values()];
+      if (this.touchMany && groups.length > 1) {
+        // One call for the batch (the owners' upsert sends up to 500 connections at a time) instead of one per user.
+        const keys: string[] = [];
+        const args: ScriptArg[] = [now, this.staleMs];
+        for (const { user, args: pairs } of groups) {
+          keys.push(this.keys.userConnections(user.tenantId, user.userId), this.keys.userRecords(user.tenantId, user.userId));
+          args.push(pairs.length / 2, ...pairs);
+        }
+        await this.touchMany(keys.length, ...keys, ...args);
+        return;
+      }
+      await Promise.all(groups.map(({ user, args }) => this.run('touch', user, now, ...args)));
     });
   }
 

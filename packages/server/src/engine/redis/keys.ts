@@ -71,9 +71,9 @@ export class KeySpace {
     return `${this.prefix}presence:conn:${connectionId}`;
   }
 
-  /** A rate-limit bucket: the group (a tenant) is the hash tag, so one script may take several of a group. */
+  /** A rate-limit bucket (a string `<tokens>|<atMs>`, lua/lib/consume.lua): the group (a tenant) is the hash tag, so one script may take several of a group. */
   rateBucket(group: string, key: string): string {
-    return `${this.prefix}rate:{${group}}:${key}`;
+    return `${this.prefix}bucket:{${group}}:${key}`;
   }
 
   /** A user's revocation (the time before which its tokens are refused); the tenant id holds no `:`. */

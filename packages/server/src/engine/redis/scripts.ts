@@ -38,15 +38,16 @@ export type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
  * arguments, then ARGV. ioredis' auto-pipelining copies the client's commands into each pipeline, so
  * every script is defined when its store is built, never later.
  */
-export function defineScript(client: RedisClient, file: string, numberOfKeys: number, name = commandName(file, numberOfKeys)): ScriptCall {
-  if (!(name in client)) client.defineCommand(name, { numberOfKeys, lua: luaSource(file) });
+export function defineScript(client: RedisClient, file: string, numberOfKeys: number | 'variable', name = commandName(file, numberOfKeys)): ScriptCall {
+  // 'variable': the call's first argument is the number of keys (ioredis then passes it on, as EVAL takes it).
+  if (!(name in client)) client.defineCommand(name, { ...(numberOfKeys !== 'variable' && { numberOfKeys }), lua: luaSource(file) });
   const fn = (client as unknown as Record<string, ScriptCall | undefined>)[name];
   if (typeof fn !== 'function') throw new Error(`script ${file} was not defined`);
   return fn.bind(client);
 }
 
 /** `stream-append.lua` with 3 keys -> `igStreamAppend3`. */
-function commandName(file: string, keys: number): string {
+function commandName(file: string, keys: number | 'variable'): string {
   const base = file.replace(/\.lua$/, '').replace(/(^|-)([a-z])/g, (_, _dash: string, c: string) => c.toUpperCase());
-  return `ig${base}${keys}`;
+  return `ig${base}${keys === 'variable' ? 'N' : keys}`;
 }
