@@ -106,7 +106,7 @@ export class RoomSubscriptions {
     this.subscriber.on(this.sharded ? 'smessage' : 'message', listener);
     this.subscriber.on('ready', () => {
       // After a reconnect, what was published meanwhile is only in history: fill every room (once resubscribed).
-      if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
+      if (this.wasReady) this.fillAfterResubscribe();
       this.wasReady = true;
     });
     if (this.sharded && this.subscriber.isCluster) this.followSlotMoves(this.subscriber as Cluster);
@@ -127,7 +127,7 @@ export class RoomSubscriptions {
    */
   private followSlotMoves(cluster: Cluster): void {
     cluster.on('subscribersReady', () => {
-      if (this.wasReady) setTimeout(() => this.fillAll(), 100).unref();
+      if (this.wasReady) this.fillAfterResubscribe();
     });
     if (cluster.options.slotsRefreshInterval) return;
     const watch = setInterval(() => {
@@ -234,6 +234,16 @@ export class RoomSubscriptions {
     if (state.id !== undefined && msg.id <= state.id) return;
     state.id = msg.id;
     this.handler(state.key, msg, except);
+  }
+
+  /**
+   * ioredis subscribes again on its own once reconnected. The first read runs shortly after; on a loaded
+   * machine the subscription may not be back by then, and a message published between that read and the
+   * subscription would wait for the room's next message to be noticed: a second read a second later
+   * closes that window (it reads nothing when nothing was missed).
+   */
+  private fillAfterResubscribe(): void {
+    for (const ms of [100, 1000]) setTimeout(() => this.fillAll(), ms).unref();
   }
 
   private fillAll(): void {
