@@ -9,7 +9,7 @@
  * send time in the payload, recorded per phase, separately for clients that never lost their
  * connection.
  */
-import { SignJWT } from 'jose';
+import { reply, token } from './worker-common.mjs';
 import { WebSocketClient } from '../../packages/client/dist/index.js';
 import { newHist, record } from './hist.mjs';
 import { WireClient } from './wire-client.mjs';
@@ -20,19 +20,6 @@ let phase = 'before';
 const hists = { before: { stable: newHist(), all: newHist() }, storm: { stable: newHist(), all: newHist() }, after: { stable: newHist(), all: newHist() } };
 const errorsByCode = {};
 let publisher;
-
-function reply(id, body) {
-  process.send?.({ id, ...body });
-}
-
-async function token(secret, tenantId, sub) {
-  return new SignJWT({ tenantId })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
-    .sign(new TextEncoder().encode(secret));
-}
 
 /** o: { urls, secret, tenantId, startIndex, count, roomSize, backoff?, concurrency } */
 async function connect(o) {

@@ -6,7 +6,7 @@
  * in the payload (both on this machine's clock, sub-millisecond).
  */
 import { io } from 'socket.io-client';
-import { SignJWT } from 'jose';
+import { reply, token } from './worker-common.mjs';
 import { newHist, record } from './hist.mjs';
 import { WireClient } from './wire-client.mjs';
 
@@ -23,19 +23,6 @@ const noteError = (what) => {
   if (errorSamples.size < 10) errorSamples.add(String(what).slice(0, 200));
 };
 let sending;
-
-function reply(id, body) {
-  process.send?.({ id, ...body });
-}
-
-async function token(secret, tenantId, sub) {
-  return new SignJWT({ tenantId })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
-    .sign(new TextEncoder().encode(secret));
-}
 
 function onRoomMessage(t, p) {
   if (p !== phase) {

@@ -8,32 +8,9 @@ import { closeAll, collect, connect, request, until } from '../helpers/clients.j
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { mintToken } from '../helpers/tokens.js';
+import { countWrites, type Tcp } from '../helpers/socket-writes.js';
 
-interface Tcp {
-  _write: (...a: unknown[]) => unknown;
-  _writev?: (...a: unknown[]) => unknown;
-}
 type ServerSocket = { emit(event: string, ...args: unknown[]): boolean; conn: unknown; join(room: string): void };
-
-/** Counts the system-call-level writes on a TCP socket. */
-function countWrites(tcp: Tcp) {
-  const seen = { writes: 0, chunks: 0 };
-  const write = tcp._write;
-  const writev = tcp._writev;
-  tcp._write = function (this: unknown, ...a: unknown[]) {
-    seen.writes++;
-    seen.chunks++;
-    return write.apply(this, a);
-  };
-  if (writev) {
-    tcp._writev = function (this: unknown, chunks: unknown, ...rest: unknown[]) {
-      seen.writes++;
-      seen.chunks += (chunks as unknown[]).length;
-      return writev.apply(this, [chunks, ...rest]);
-    };
-  }
-  return seen;
-}
 
 function serverSocket(srv: TestServer, id: string): ServerSocket {
   const s = srv.server.io.of('/').sockets.get(id);

@@ -1,29 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, collect, connect, request, until } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { countWrites, type Tcp } from '../helpers/socket-writes.js';
 
 /** Every patch on, whatever TRANSPORT_TUNING the test run has. */
 const TUNED = { TRANSPORT_TUNING: 'on' };
-
-/** Counts the writes the server makes on one connection's TCP socket (each is one system call). */
-function countWrites(tcp: { _write: (...a: unknown[]) => unknown; _writev?: (...a: unknown[]) => unknown }) {
-  const seen = { writes: 0, chunks: 0 };
-  const write = tcp._write;
-  const writev = tcp._writev;
-  tcp._write = function (this: unknown, ...a: unknown[]) {
-    seen.writes++;
-    seen.chunks++;
-    return write.apply(this, a);
-  };
-  if (writev) {
-    tcp._writev = function (this: unknown, chunks: unknown, ...rest: unknown[]) {
-      seen.writes++;
-      seen.chunks += (chunks as unknown[]).length;
-      return writev.apply(this, [chunks, ...rest]);
-    };
-  }
-  return seen;
-}
 
 type Emitting = { emit(event: string, ...args: unknown[]): boolean };
 
@@ -41,7 +22,7 @@ describe('socket writes', () => {
     const got = collect<number>(socket, 'burst' as 'room:message');
     const server = srv.server.io.of('/').sockets.get(established.connectionId);
     expect(server).toBeDefined();
-    const tcp = (server!.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+    const tcp = (server!.conn as unknown as { transport: { socket: { _socket: Tcp } } }).transport.socket._socket;
     const seen = countWrites(tcp);
     // The first packet is written at once; the 49 others wait for it and are sent together.
     for (let i = 0; i < 50; i++) (server as unknown as Emitting).emit('burst', i);
@@ -75,7 +56,7 @@ describe('socket writes', () => {
     const tcpOf = (id: string) => {
       const s = srv!.server.io.of('/').sockets.get(id);
       expect(s).toBeDefined();
-      return (s!.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+      return (s!.conn as unknown as { transport: { socket: { _socket: Tcp } } }).transport.socket._socket;
     };
     const toA = countWrites(tcpOf(a.established.connectionId));
     const toB = countWrites(tcpOf(b.established.connectionId));
@@ -133,7 +114,7 @@ describe('socket writes of a server with the patches off, next to one with them 
       const { socket, established } = await connect(srv.url);
       const got = collect<number>(socket, 'burst' as 'room:message');
       const server = srv.server.io.of('/').sockets.get(established.connectionId)!;
-      const tcp = (server.conn as unknown as { transport: { socket: { _socket: Parameters<typeof countWrites>[0] } } }).transport.socket._socket;
+      const tcp = (server.conn as unknown as { transport: { socket: { _socket: Tcp } } }).transport.socket._socket;
       const seen = countWrites(tcp);
       for (let i = 0; i < 50; i++) (server as unknown as Emitting).emit('burst', i);
       await until(() => got.length === 50, 5000, '50 packets');
