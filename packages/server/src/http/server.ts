@@ -20,16 +20,30 @@ export function createHttpTransport(config: Readonly<Config>): HttpServer {
   // The headers of any request, a WebSocket upgrade included, are part of the handshake: never longer than HANDSHAKE_TIMEOUT.
   http.headersTimeout = Math.min(10_000, config.handshakeTimeoutMs);
   http.requestTimeout = 30_000;
-  // An idle keep-alive connection ends after 5 s, and any that stays silent for a minute (longer than a
-  // long-poll, which Engine.IO answers within pingInterval), e.g. one whose client stopped reading its
-  // response. WebSocket connections have their own heartbeat (ws turns this timeout off for them).
+  // An idle keep-alive connection ends after 5 s.
   http.keepAliveTimeout = 5_000;
-  http.timeout = 60_000;
+  // No inactivity timer from the server for every TCP connection (`timeout`): a WebSocket connection has
+  // its own heartbeat, and ws's switching the timer off leaves Node's cleared timer object on the socket
+  // for the connection's lifetime (~170 bytes per idle connection). Requests get theirs in `serveRoutes`.
+  http.timeout = 0;
   return http;
 }
 
-/** Requests the gate does not own (Socket.IO's path) go to the HTTP routes. */
-export function serveRoutes(http: HttpServer, gate: EngineGate, routes: (req: IncomingMessage, res: ServerResponse) => Promise<void>): void {
+/**
+ * How long a connection serving an HTTP request (a route, an Engine.IO handshake or long-poll) may stay
+ * silent, e.g. a client that stopped reading its response: longer than a long-poll, which Engine.IO
+ * answers within pingInterval. Node destroys the socket when it passes.
+ */
+export const REQUEST_IDLE_MS = 60_000;
+
+/**
+ * Requests the gate does not own (Socket.IO's path) go to the HTTP routes. Every request, the gate's
+ * included, first arms its connection's inactivity timeout (`idleMs`).
+ */
+export function serveRoutes(http: HttpServer, gate: EngineGate, routes: (req: IncomingMessage, res: ServerResponse) => Promise<void>, idleMs = REQUEST_IDLE_MS): void {
+  http.prependListener('request', (req) => {
+    req.socket.setTimeout(idleMs);
+  });
   http.on('request', (req, res) => {
     if (gate.owns(req)) return;
     void routes(req, res);
