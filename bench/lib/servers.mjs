@@ -142,7 +142,7 @@ async function startNode(name, script, env, opts = {}) {
 }
 
 /** The patches of TRANSPORT_TUNING, in the server's order (packages/server/src/config-schema.ts). */
-const PATCHES = ['write-batching', 'direct-broadcast', 'handshake-release', 'mask-release', 'listener-compaction'];
+const PATCHES = ['write-batching', 'direct-broadcast', 'handshake-release', 'listener-compaction'];
 
 /** A TRANSPORT_TUNING value; `-name` is every patch but that one. */
 export function tuningValue(spec) {

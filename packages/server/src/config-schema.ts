@@ -91,7 +91,7 @@ export const readableFile = () =>
   });
 
 /** The patches to socket.io / engine.io / ws internals (transport-tuning/), by name. */
-export const TRANSPORT_PATCH_NAMES = ['write-batching', 'direct-broadcast', 'handshake-release', 'mask-release', 'listener-compaction'] as const;
+export const TRANSPORT_PATCH_NAMES = ['write-batching', 'direct-broadcast', 'handshake-release', 'listener-compaction'] as const;
 export type TransportPatchName = (typeof TRANSPORT_PATCH_NAMES)[number];
 
 /** `on` (every patch), `off` (none), or a comma-separated list of patch names. */

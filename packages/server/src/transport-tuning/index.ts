@@ -9,14 +9,13 @@ import type { Logger } from '../logger.js';
 import { directBroadcast } from './direct-broadcast.js';
 import { handshakeRelease } from './handshake-release.js';
 import { listenerCompaction } from './listener-compaction.js';
-import { maskRelease } from './mask-release.js';
 import type { EstablishedSocket, TransportPatch, TunedServer } from './patch.js';
 import { writeBatching } from './write-batching.js';
 
 export type { EstablishedSocket, TunedServer } from './patch.js';
 
 /** Every patch, in the order they are applied to a new connection (compaction last: it must follow every listener removal). */
-export const TRANSPORT_PATCHES: readonly TransportPatch[] = [writeBatching, directBroadcast, handshakeRelease, maskRelease, listenerCompaction];
+export const TRANSPORT_PATCHES: readonly TransportPatch[] = [writeBatching, directBroadcast, handshakeRelease, listenerCompaction];
 
 export interface TransportTuning {
   /** The patches applied, in order. */

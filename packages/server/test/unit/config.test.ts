@@ -146,7 +146,7 @@ describe('server API keys and authorization proxies', () => {
 });
 
 describe('TRANSPORT_TUNING', () => {
-  const all = ['write-batching', 'direct-broadcast', 'handshake-release', 'mask-release', 'listener-compaction'];
+  const all = ['write-batching', 'direct-broadcast', 'handshake-release', 'listener-compaction'];
   it('is every patch by default and with on, none with off, the ones named otherwise (in their order)', () => {
     expect(loadConfig(base).transportTuning).toEqual(all);
     expect(loadConfig({ ...base, TRANSPORT_TUNING: 'on' }).transportTuning).toEqual(all);
