@@ -79,6 +79,38 @@ describe('direct broadcast', () => {
     expect(seen.chunks).toBe(100);
   });
 
+  it("follows the room's membership between broadcasts: joins, leaves and disconnects, the sender still left out", async () => {
+    srv = await startTestServer();
+    const [a, b, c] = await Promise.all(['alice', 'bob', 'carol'].map((sub) => connect(srv!.url, { claims: { sub } })));
+    const got = { a: collect<{ payload: number }>(a!.socket, 'room:message'), b: collect<{ payload: number }>(b!.socket, 'room:message'), c: collect<{ payload: number }>(c!.socket, 'room:message') };
+    const payloads = (k: keyof typeof got) => got[k].map((m) => m.payload);
+    const send = async (from: typeof a, payload: number) => {
+      expect(await request(from!.socket, 'room:send', { room: 'members', payload })).toMatchObject({ success: true });
+    };
+    for (const x of [a, b]) await request(x!.socket, 'room:join', { room: 'members' });
+    await send(a, 1);
+    await until(() => got.b.length === 1, 5000, 'message 1');
+    // carol joins after the room's member list was built: she gets the next message.
+    await request(c!.socket, 'room:join', { room: 'members' });
+    await send(a, 2);
+    await until(() => got.b.length === 2 && got.c.length === 1, 5000, 'message 2');
+    // bob leaves: he gets nothing more.
+    await request(b!.socket, 'room:leave', { room: 'members' });
+    await send(c, 3);
+    await until(() => got.a.length === 1, 5000, 'message 3');
+    // alice disconnects and bob joins again: the list drops the one and takes the other back.
+    a!.socket.disconnect();
+    await until(() => srv!.server.io.of('/').sockets.size === 2, 5000, "alice's disconnect");
+    await request(b!.socket, 'room:join', { room: 'members' });
+    await send(c, 4);
+    await until(() => got.b.length === 3, 5000, 'message 4');
+    await send(b, 5);
+    await until(() => got.c.length === 2, 5000, 'message 5');
+    expect(payloads('a')).toEqual([3]);
+    expect(payloads('b')).toEqual([1, 2, 4]);
+    expect(payloads('c')).toEqual([2, 5]);
+  });
+
   it("keeps a connection's own packets and broadcasts in the order they were emitted, whichever path each takes", async () => {
     srv = await startTestServer();
     const b = await connect(srv.url, { claims: { sub: 'bob' } });
