@@ -17,7 +17,7 @@ import { Worker } from '../lib/loadgen.mjs';
 import { merge, newHist, round, summary } from '../lib/hist.mjs';
 import { sleep } from '../lib/measure.mjs';
 import { machine, printTable, ratio, writeResult } from '../lib/report.mjs';
-import { BENCH_SECRET, BENCH_TENANT, startOurs, startRedis } from '../lib/servers.mjs';
+import { BENCH_SECRET, BENCH_TENANT, procCpuMicros, startOurs, startRedis } from '../lib/servers.mjs';
 import { fileURLToPath } from 'node:url';
 
 const STORM_WORKER = fileURLToPath(new URL('../lib/storm-worker.mjs', import.meta.url));
@@ -57,7 +57,23 @@ async function runOnce(p, spread, opts) {
     workers.push(pub);
     await pub.call('publish', { url: servers[2].url, secret: BENCH_SECRET, tenantId: BENCH_TENANT, rooms, rate: rooms * p.ratePerRoom });
     const clientWorkers = workers.slice(0, -1);
+    // Where the machine's CPU goes, before and during the storm: instance C (the one left), the load
+    // generator's processes (clients and publisher) and Redis, each as a share of one core.
+    const usage = async () => ({ at: Date.now(), c: await servers[2].probe(false), loadgen: workers.reduce((a, w) => a + (procCpuMicros(w.child.pid) ?? 0), 0), redis: redis.cpuMicros() ?? 0 });
+    const shares = (u0, u1) => {
+      const wallUs = (u1.at - u0.at) * 1000;
+      const cUs = u1.c.cpu.userMicros + u1.c.cpu.systemMicros - (u0.c.cpu.userMicros + u0.c.cpu.systemMicros);
+      return {
+        cCorePct: round((100 * cUs) / wallUs, 1),
+        loadgenCorePct: round((100 * (u1.loadgen - u0.loadgen)) / wallUs, 1),
+        redisCorePct: round((100 * (u1.redis - u0.redis)) / wallUs, 1),
+        cLoopStallMaxMs: u1.c.since?.loopStallMaxMs ?? null,
+        cGcMs: u1.c.since?.gcTotalMs ?? null,
+      };
+    };
+    const u0 = await usage();
     await sleep(p.beforeMs);
+    const uBefore = await usage();
 
     // The storm: A dies, B drains, at the same moment.
     await call(clientWorkers, 'phase', { phase: 'storm' });
@@ -76,6 +92,7 @@ async function runOnce(p, spread, opts) {
     }
     const recoveredAll = all.filter((c) => !c.stable).every((c) => c.recoveredAt !== undefined);
     const tEnd = Date.now();
+    const uStorm = await usage();
     await call(clientWorkers, 'phase', { phase: 'after' });
     await sleep(2000);
     const published = await pub.call('stop-publishing');
@@ -122,12 +139,14 @@ async function runOnce(p, spread, opts) {
       stableLatency: { before: hist('before', 'stable'), storm: hist('storm', 'stable') },
       allLatency: { before: hist('before', 'all'), storm: hist('storm', 'all'), after: hist('after', 'all') },
       stormWindowMs: tEnd - t0,
+      cpu: { before: shares(u0, uBefore), storm: shares(uBefore, uStorm) },
     };
     r.stableP99Ratio = ratio(r.stableLatency.storm.p99Ms, r.stableLatency.before.p99Ms);
     process.stdout.write(
       `  storm ${spread ? 'with' : 'without'} spread: ${r.moved} clients moved, all recovered ${r.recoveredAll ? `in ${r.timeToAllRecoveredMs} ms` : `NOT within the limit (${unrecovered} still reconnecting at the end)`} (median ${r.medianRecoveryMs} ms), ` +
         `${r.reconnectsPerSecOnC} reconnects/s on C (peak ${r.peakReconnectsPerSecOnC}), lost ${lost}, duplicates ${duplicates}, errors ${JSON.stringify(errorsByCode)}, ` +
-        `stayed-connected p99 ${r.stableLatency.before.p99Ms} -> ${r.stableLatency.storm.p99Ms} ms\n`,
+        `stayed-connected p99 ${r.stableLatency.before.p99Ms} -> ${r.stableLatency.storm.p99Ms} ms; ` +
+        `C ${r.cpu.before.cCorePct} -> ${r.cpu.storm.cCorePct} % of a core (loop stalled up to ${r.cpu.storm.cLoopStallMaxMs} ms), load generator ${r.cpu.before.loadgenCorePct} -> ${r.cpu.storm.loadgenCorePct} %, Redis ${r.cpu.before.redisCorePct} -> ${r.cpu.storm.redisCorePct} %\n`,
     );
     return r;
   } finally {
@@ -157,6 +176,12 @@ export async function storm(params = STORM_DEFAULTS, opts = {}) {
     ['stayed connected: p99 before (ms)', withSpread.stableLatency.before.p99Ms, without.stableLatency.before.p99Ms],
     ['stayed connected: p99 during the storm (ms)', withSpread.stableLatency.storm.p99Ms, without.stableLatency.storm.p99Ms],
     ['stayed connected: p99 storm / before', withSpread.stableP99Ratio, without.stableP99Ratio],
+    ...[
+      ['instance left (C): % of a core, before -> storm', 'cCorePct'],
+      ['instance left (C): longest loop stall during the storm (ms)', 'cLoopStallMaxMs', true],
+      ['load generator (SDK clients, publisher): % of a core, before -> storm', 'loadgenCorePct'],
+      ['Redis: % of a core, before -> storm', 'redisCorePct'],
+    ].map(([label, key, stormOnly]) => [label, ...[withSpread, without].map((r) => (stormOnly ? r.cpu.storm[key] : `${r.cpu.before[key]} -> ${r.cpu.storm[key]}`))]),
   ];
   const table = printTable(`reconnect storm: ${p.clients} SDK clients on 3 instances over Redis, A killed (-9) and B drained at once`, rows, ['metric', 'with spread', 'without spread']);
   const result = { scenario: 'storm', startedAt, machine: machine(), params: p, withSpread, without, table };
