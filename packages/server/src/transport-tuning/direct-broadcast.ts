@@ -83,7 +83,6 @@ interface EngineConnection {
 }
 
 interface BroadcastTarget {
-  id: string;
   conn: unknown;
   client: unknown;
   notifyOutgoingListeners?: unknown;
@@ -148,49 +147,6 @@ type AdapterClass = new (nsp: never, ...rest: never[]) => Adapter;
 export function withDirectBroadcast<T extends AdapterClass>(Base: T, publishes: boolean): T {
   // The mixin's class has to be anonymous and generic over the base's constructor.
   return class DirectBroadcast extends (Base as AdapterClass) {
-    /**
-     * Per room, its members' sockets in the room's order: built at a broadcast, dropped at the room's
-     * next membership change, so that a broadcast to a large room walks an array instead of looking
-     * each member id up in the namespace (the adapter's rooms hold ids). Made at first use: the patch
-     * gives an existing adapter this class's prototype, so no constructor or field initialiser runs.
-     */
-    private memberLists?: Map<string, BroadcastTarget[]>;
-    private get members(): Map<string, BroadcastTarget[]> {
-      return (this.memberLists ??= new Map());
-    }
-
-    override addAll(id: string, rooms: Set<string>): Promise<void> | void {
-      for (const room of rooms) this.members.delete(room);
-      return super.addAll(id, rooms);
-    }
-
-    override del(id: string, room: string): Promise<void> | void {
-      this.members.delete(room);
-      return super.del(id, room);
-    }
-
-    override delAll(id: string): void {
-      for (const room of this.sids.get(id) ?? []) this.members.delete(room);
-      super.delAll(id);
-    }
-
-    /** The sockets of `room`, or undefined when some member is not in the namespace (yet). */
-    membersOf(room: string, sockets: Map<string, BroadcastTarget>): BroadcastTarget[] | undefined {
-      const ids = this.rooms.get(room);
-      if (!ids) return undefined;
-      const cached = this.members.get(room);
-      // The size check guards against a membership change made without addAll/del/delAll.
-      if (cached && cached.length === ids.size) return cached;
-      const list: BroadcastTarget[] = [];
-      for (const id of ids) {
-        const socket = sockets.get(id);
-        if (!socket) return undefined;
-        list.push(socket);
-      }
-      this.members.set(room, list);
-      return list;
-    }
-
     override broadcast(packet: { nsp?: string; type: number; data?: unknown; id?: number }, opts: BroadcastOptions): void {
       const flags = opts.flags ?? {};
       if (publishes && flags.local !== true) return super.broadcast(packet, opts);
@@ -213,33 +169,17 @@ export function withDirectBroadcast<T extends AdapterClass>(Base: T, publishes: 
           (socket.client as { writeToEngine(p: EncodedPacket[], o: PacketOptions): void }).writeToEngine(encoded, packetOpts);
         }
       };
-      if (opts.rooms.size === 1) {
-        const [room] = opts.rooms;
-        const members = this.membersOf(room!, nsp.sockets);
-        if (members) {
-          const except = exceptIds(this, opts);
-          for (let i = 0; i < members.length; i++) if (except === undefined || !except.has(members[i]!.id)) deliver(members[i]!);
-          return;
-        }
-      }
       forEachMember(this, nsp.sockets, opts, deliver);
     }
   } as unknown as T;
 }
 
-/** The ids of the sockets in `opts.except`'s rooms, or undefined when there are none. */
-function exceptIds(adapter: Adapter, opts: BroadcastOptions): Set<string> | undefined {
-  if (!opts.except || opts.except.size === 0) return undefined;
-  const except = new Set<string>();
-  for (const room of opts.except) for (const id of adapter.rooms.get(room) ?? []) except.add(id);
-  return except;
-}
-
 /** The sockets of `opts.rooms` (every socket when none), without those of `opts.except`, each once: the adapter's `apply`. */
 function forEachMember(adapter: Adapter, sockets: Map<string, BroadcastTarget>, opts: BroadcastOptions, fn: (s: BroadcastTarget) => void): void {
-  const except = exceptIds(adapter, opts);
+  const except = new Set<string>();
+  for (const room of opts.except ?? []) for (const id of adapter.rooms.get(room) ?? []) except.add(id);
   const visit = (id: string): void => {
-    if (except?.has(id)) return;
+    if (except.has(id)) return;
     const socket = sockets.get(id);
     if (socket) fn(socket);
   };
