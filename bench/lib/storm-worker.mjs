@@ -21,7 +21,11 @@ const hists = { before: { stable: newHist(), all: newHist() }, storm: { stable: 
 const errorsByCode = {};
 let publisher;
 
-/** o: { urls, secret, tenantId, startIndex, count, roomSize, backoff?, concurrency } */
+/**
+ * o: { urls, secret, tenantId, startIndex, count, roomSize, backoff?, concurrency, homes? }: clients
+ * startIndex .. startIndex + count - 1, client i at home on urls[i % urls.length]; with `homes`, only the
+ * clients at home on those instances (by index in urls).
+ */
 async function connect(o) {
   let next = 0;
   let ok = 0;
@@ -29,6 +33,7 @@ async function connect(o) {
     while (next < o.count) {
       const index = o.startIndex + next++;
       const home = index % o.urls.length;
+      if (o.homes && !o.homes.includes(home)) continue;
       const urls = o.urls.map((_, k) => o.urls[(home + k) % o.urls.length]);
       const c = {
         index,

@@ -44,12 +44,24 @@ async function runOnce(p, spread, opts) {
   try {
     for (const name of ['A', 'B', 'C']) servers.push(await startOurs(env, { ...opts, name: `ours-${name}` }));
     const urls = servers.map((s) => s.url);
+    // The clients that will move (at home on A and B) and those that stay (on C) in processes of their
+    // own: the stayed clients' latency is then not held up by the movers' reconnects in the same process.
     const n = Math.ceil(p.clients / p.perWorker);
-    for (let i = 0; i < n; i++) workers.push(new Worker(`storm#${i}`, STORM_WORKER));
+    const groups = [
+      ['moving', [0, 1]],
+      ['staying', [2]],
+    ];
+    const slices = [];
+    for (let i = 0; i < n; i++) {
+      for (const [label, homes] of groups) {
+        workers.push(new Worker(`storm-${label}#${i}`, STORM_WORKER));
+        slices.push({ startIndex: i * p.perWorker, count: Math.min(p.perWorker, p.clients - i * p.perWorker), homes });
+      }
+    }
     const backoff = spread ? undefined : { minDelayMs: 1, maxDelayMs: 1 };
     await Promise.all(
       workers.map((w, i) =>
-        w.call('connect', { urls, secret: BENCH_SECRET, tenantId: BENCH_TENANT, startIndex: i * p.perWorker, count: Math.min(p.perWorker, p.clients - i * p.perWorker), roomSize: p.roomSize, concurrency: 20, ...(backoff && { backoff }) }, 300_000),
+        w.call('connect', { urls, secret: BENCH_SECRET, tenantId: BENCH_TENANT, ...slices[i], roomSize: p.roomSize, concurrency: 20, ...(backoff && { backoff }) }, 300_000),
       ),
     );
     const rooms = Math.ceil(p.clients / p.roomSize);
