@@ -3,20 +3,17 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { parseApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import type { BackendAuthConfig } from './auth/proxy.js';
 import { parseSecret, RESERVED_SECRET_IDS, type HmacSecret } from './auth/secrets.js';
+import type { VerifierOptions } from './auth/verify.js';
 import { commaList, fail, parseDuration } from './config-parse.js';
 import type { Env } from './config-schema.js';
 import type { Secrets } from './config-secrets.js';
 
-export interface JwtConfig {
+/** What the token verifier is built with, and where its HMAC secrets came from. */
+export interface JwtConfig extends Omit<VerifierOptions, 'keepClaims'> {
   /** HMAC secrets: the first signs, every one verifies (JWT_SECRET, then JWT_PREVIOUS_SECRETS). */
   secrets: readonly HmacSecret[];
   /** True when the secret was generated for this process (development only). */
   secretGenerated: boolean;
-  publicKey?: string;
-  jwksUrl?: string;
-  issuer?: string;
-  audience?: string;
-  requireExp: boolean;
   /** JWT_MAX_AGE: tokens issued longer ago are refused, and connections end by then. */
   maxAgeSeconds?: number;
 }
