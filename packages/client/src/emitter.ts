@@ -4,6 +4,9 @@ export type Unsubscribe = () => void;
 /** A map of event names to listener signatures. */
 export type EventMap<E> = { [K in keyof E]: (...args: never[]) => void };
 
+/** The `emit` of an emitter of `E`, for the parts that report through it. */
+export type Emit<E extends EventMap<E>> = <K extends keyof E>(event: K, ...args: Parameters<E[K]>) => boolean;
+
 interface Registration {
   fn: (...args: unknown[]) => void;
   original: unknown;

@@ -26,3 +26,24 @@ export async function acknowledged<T>(socket: ClientSocket, timeoutMs: number, s
     throw requestError(err);
   }
 }
+
+/** The current connection's socket and whether it is ready, as every part of the client sees them; the connection sets both. */
+export class CurrentSocket implements Link {
+  socket: ClientSocket | undefined;
+  /** Connected and rooms re-joined: requests and sends go out directly. */
+  ready = false;
+
+  constructor(private readonly ackTimeoutMs: number) {}
+
+  liveSocket(): ClientSocket | undefined {
+    return this.ready ? this.socket : undefined;
+  }
+
+  currentSocket(): ClientSocket | undefined {
+    return this.socket;
+  }
+
+  request<T>(socket: ClientSocket, send: (timed: TimedSocket) => Promise<T>, timeoutMs?: number): Promise<T> {
+    return acknowledged(socket, timeoutMs ?? this.ackTimeoutMs, send);
+  }
+}
