@@ -8,9 +8,10 @@
 -- revoked (1|0: refused for the revocation, nothing written).
 -- include: lib/registry.lua
 local function acquire(Z, H, R, cid, record, max, iat)
-  prune(Z, H)
+  -- A user's first connection (the usual case in a reconnect storm) finds no key: nothing to prune or look up.
   local others = redis.call('ZCARD', Z)
-  if redis.call('ZSCORE', Z, cid) then others = others - 1 end
+  if others > 0 then others = others - prune(Z, H) end
+  if others > 0 and redis.call('ZSCORE', Z, cid) then others = others - 1 end
   if max > 0 and others >= max then return 0, 0, 0 end
   if R then
     local before = redis.call('GET', R)

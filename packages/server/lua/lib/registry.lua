@@ -11,12 +11,13 @@ local function at(now)
   NOW_ARG, NOW = now, tonumber(now)
   CUTOFF = '(' .. string.format('%d', NOW - STALE)
 end
--- Drops the records of connections whose instance stopped refreshing them.
+-- Drops the records of connections whose instance stopped refreshing them; returns how many.
 local function prune(Z, H)
   local gone = redis.call('ZRANGEBYSCORE', Z, '-inf', CUTOFF)
-  if #gone == 0 then return end
+  if #gone == 0 then return 0 end
   redis.call('ZREMRANGEBYSCORE', Z, '-inf', CUTOFF)
   for _, cid in ipairs(gone) do redis.call('HDEL', H, cid) end
+  return #gone
 end
 local function put(Z, H, cid, record)
   redis.call('ZADD', Z, NOW_ARG, cid)
