@@ -19,7 +19,7 @@ export const WRITTEN_FOR = {
   'socket.io': '4.8.4',
   'engine.io': '6.6.12',
   /** engine.io's own copy: the server's WebSockets. */
-  ws: '8.21.3',
+  ws: '8.23.0',
   /** socket.io's adapter: direct-broadcast subclasses it and reads its broadcast options. */
   'socket.io-adapter': '2.5.8',
 } as const;

@@ -61,10 +61,10 @@ describe('the patches and the installed modules', () => {
   it('looks at the copy each library uses, and names a copy of another version', () => {
     expect(locate(['engine.io', 'ws'])?.version).toBe(WRITTEN_FOR.ws);
     expect(locate(['socket.io', 'engine.io'])?.version).toBe(WRITTEN_FOR['engine.io']);
-    // The tests' own ws (a newer one) is not the one the server runs on.
-    const own = locate(['ws'])!.version;
-    expect(own).not.toBe(WRITTEN_FOR.ws);
-    expect(versionMismatch(['ws'], 'ws')).toBe(`ws is ${own}, written for ${WRITTEN_FOR.ws}`);
+    // socket.io-adapter's own copy of ws (an older one, which the server does not run on) is named as another version.
+    const other = locate(['socket.io-adapter', 'ws'])!.version;
+    expect(other).not.toBe(WRITTEN_FOR.ws);
+    expect(versionMismatch(['socket.io-adapter', 'ws'], 'ws')).toBe(`socket.io-adapter > ws is ${other}, written for ${WRITTEN_FOR.ws}`);
     expect(versionMismatch(['no-such-package'], 'ws')).toBe('no-such-package is not installed');
   });
 });
