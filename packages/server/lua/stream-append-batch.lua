@@ -3,7 +3,8 @@
 -- the same instant: its buckets, its duplicate check, its id, its storage and its publication, and each
 -- answered on its own (a refusal or a duplicate concerns that message only). Done together, the calls
 -- are shared: one reading of Redis's clock, each room's meta hash read and written once, its log added
--- to in one ZADD and pruned once, each bucket read and written once.
+-- to in one ZADD and pruned once, the duplicate-window keys and buckets read in one MGET, each bucket
+-- written once.
 --
 -- KEYS: per room r = 1..R: 2r-1 meta hash, 2r log sorted set (as stream-append.lua's KEYS 1-2);
 --       then the duplicate-window keys and the buckets, which the messages name by their index in KEYS.
@@ -45,13 +46,20 @@ local function room(r)
   return s
 end
 
+-- The duplicate-window keys and buckets, all read in one MGET (on a single Redis; on a Cluster they are
+-- the duplicate-window keys of the one room, in its slot).
+local firstExtra = 2 * tonumber(ARGV[6]) + 1
+local extras = {}
+if #KEYS >= firstExtra then extras = redis.call('MGET', unpack(KEYS, firstExtra)) end
+local function stored(k) return extras[k - firstExtra + 1] end
+
 -- Buckets by KEYS index: `tokens` as lib/consume.lua computes them at this instant (refilled, not yet
 -- capped: each message caps them at its own capacity), `write` once a message took from it.
 local buckets = {}
 local function tokensOf(k)
   local b = buckets[k]
   if b then return b end
-  local state = redis.call('GET', KEYS[k])
+  local state = stored(k)
   b = {tokens = math.huge}
   if state then
     local bar = string.find(state, '|', 1, true)
@@ -101,7 +109,7 @@ while a <= #ARGV do
   if nb > 0 then refused = take(a + 6, nb) end
   a = a + 6 + 4 * nb
   local prior = nil
-  if not refused and dk > 0 then prior = seen[dk] or redis.call('GET', KEYS[dk]) end
+  if not refused and dk > 0 then prior = seen[dk] or stored(dk) end
   if refused then
     out[#out + 1] = refused
   elseif prior then
@@ -127,6 +135,53 @@ while a <= #ARGV do
   end
 end
 
+-- A room's log after this call's ZADD of `added` members (the first scored `firstSeq`), pruned as
+-- lib/prune.lua does, without its ZCARD: ranks -(max + added + 1) .. -max are, when the log holds from
+-- max to max + added members (a room kept at its cap: the usual case), the members over the cap and the
+-- oldest one kept; when it holds fewer than max, none (the oldest is then read alone). More than that
+-- (the cap was lowered) takes lib/prune.lua. Returns the new `dropped` and whether the log holds only
+-- what this call added (it was just created, and has no expiry yet).
+local function trim(log, dropped, added, firstSeq)
+  local rows = redis.call('ZRANGE', log, int(-(max + added + 1)), int(-max), 'WITHSCORES')
+  local c = #rows / 2
+  if c > added + 1 then
+    local newDropped, n = prune(nil, log, nowMs, max, dropped, true)
+    return newDropped, n == added
+  end
+  local cut, created = 0, false
+  if c == 0 then
+    rows = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+    created = tonumber(rows[2]) == firstSeq
+  else
+    cut = c - 1
+    created = c + max - 1 == added
+  end
+  -- `rows` holds ranks from `from` on; those below `cut` are over the cap, the others go while expired.
+  local newDropped, from, count = dropped, 0, #rows / 2
+  while true do
+    local live = false
+    for i = 1, #rows, 2 do
+      local rank = from + (i - 1) / 2
+      if rank >= cut then
+        local member = rows[i]
+        local bar = string.find(member, '|', 1, true)
+        if tonumber(string.sub(member, 1, bar - 1)) > nowMs then
+          live = true
+          break
+        end
+        cut = rank + 1
+      end
+      newDropped = math.max(newDropped, tonumber(rows[i + 1]))
+    end
+    if live or #rows < 2 * count or count == 0 then break end
+    from = from + count
+    count = math.min(count * 10, 100)
+    rows = redis.call('ZRANGE', log, int(from), int(from + count - 1), 'WITHSCORES')
+  end
+  if cut > 0 then redis.call('ZREMRANGEBYRANK', log, 0, int(cut - 1)) end
+  return newDropped, created
+end
+
 -- Each room's log and meta hash once, with the expiry rule of lib/append.lua.
 for r, s in pairs(rooms) do
   local meta, log, fields = KEYS[2 * r - 1], KEYS[2 * r], s.fields
@@ -135,13 +190,12 @@ for r, s in pairs(rooms) do
   local keepMeta = not s.metaKept or nowMs - s.metaKept >= every
   if #s.log > 0 then
     redis.call('ZADD', log, unpack(s.log))
-    local newDropped, n = prune(meta, log, nowMs, max, s.dropped, true)
+    local newDropped, created = trim(log, s.dropped, #s.log / 2, tonumber(s.log[1]))
     if newDropped ~= s.dropped then
       fields[#fields + 1] = 'dropped'
       fields[#fields + 1] = int(newDropped)
     end
-    -- n == what this ZADD added: the log was just created by it (and has no expiry yet).
-    if not s.logKept or n == #s.log / 2 or nowMs - s.logKept >= every then
+    if not s.logKept or created or nowMs - s.logKept >= every then
       redis.call('PEXPIRE', log, ttl)
       fields[#fields + 1] = 'lk'
       fields[#fields + 1] = int(nowMs)

@@ -130,6 +130,24 @@ export function streamBatchContract(name: string, factory: StreamFactory): void 
       expect((await b.limiter.consumeAll(group, [{ key: 't', rate: 0.001, burst: 5 }])).allowed).toBe(false);
     });
 
+    it("drops the expired messages and those over the cap when a turn's publishes reach a full room", async () => {
+      await ctx.close();
+      ctx = await factory.create({ ttlSeconds: 1, maxMessages: 25, dedupeWindowSeconds: 300 });
+      const { a } = ctx;
+      const key: RoomKey = { tenantId: 'acme', room: roomName() };
+      const turn = (from: number, n: number) => Promise.all(Array.from({ length: n }, (_, i) => a.stream.publish(key, msg('alice', from + i), { persistent: true })));
+      const old = await turn(0, 40);
+      expect((await a.stream.read(key, { limit: 100 })).messages).toEqual(old.slice(-25).map((r) => r.message));
+      expect((await a.stream.read(key, { since: old[14]?.message.id, limit: 100 })).recovered).toBe(true);
+      expect((await a.stream.read(key, { since: old[13]?.message.id, limit: 100 })).recovered).toBe(false);
+      // Past the ttl, the next turn's messages are all that is left.
+      await sleep(1300);
+      const fresh = await turn(100, 5);
+      expect((await a.stream.read(key, { limit: 100 })).messages).toEqual(fresh.map((r) => r.message));
+      expect((await a.stream.read(key, { since: old[38]?.message.id, limit: 100 })).recovered).toBe(false);
+      expect((await a.stream.read(key, { since: old[39]?.message.id, limit: 100 })).recovered).toBe(true);
+    });
+
     it('answers a clientMessageId repeated within the turn as a duplicate of the first, delivered once', async () => {
       const { a, b } = ctx;
       const key: RoomKey = { tenantId: 'acme', room: roomName() };

@@ -68,9 +68,13 @@ describe('persistent publishes of one turn on one Redis', () => {
     expect(calls.hmget).toBe(1);
     expect(calls.hset).toBe(1);
     expect(calls.zadd).toBe(1);
+    expect(calls.zrange).toBe(1);
     expect(calls.zremrangebyrank).toBe(1);
-    // Per message only its duplicate-window key (GET, SET) and its PUBLISH; 3 users' buckets and the tenant's: 4 GET, 4 SET.
-    expect(calls.get).toBe(30 + 4);
+    expect(calls.zcard).toBeUndefined();
+    // Every duplicate-window key and bucket read in one MGET; per message its duplicate-window key's SET and its
+    // PUBLISH; 3 users' buckets and the tenant's written once each.
+    expect(calls.mget).toBe(1);
+    expect(calls.get).toBeUndefined();
     expect(calls.set).toBe(30 + 4);
 
     const ids = published.map((p) => p.message.id);
@@ -82,6 +86,29 @@ describe('persistent publishes of one turn on one Redis', () => {
     expect(received.map((m) => m.id)).toEqual(all);
     expect(envelopes.map((e) => e.m.id)).toEqual(all);
     expect(envelopes.map((e) => e.p)).toEqual(['', ...all.slice(0, -1)]);
-    await Promise.all([a.close(), b.close()]);
+
+    // A deployment that lowers maxMessages: the next turn trims the room down to the new cap at once.
+    const lowered = createRedisEngine({ client: connect(), fanOut: false, retention: { ...retention, maxMessages: 5 }, presenceTimeoutMs: 60_000 });
+    const last = await Promise.all(Array.from({ length: 3 }, (_, k) => lowered.stream.publish(key, message(200 + k), { persistent: true })));
+    const kept = [...published.slice(-2), ...last].map((p) => p.message.id);
+    // Trimmed by the append itself, before any read (a read prunes too).
+    const space = new KeySpace();
+    expect(await admin.zcard(space.historyLog(key))).toBe(5);
+    expect((await lowered.stream.read(key, { limit: 100 })).messages.map((m) => m.id)).toEqual(kept);
+    expect((await lowered.stream.read(key, { since: published.at(-4)?.message.id as string, limit: 100 })).recovered).toBe(false);
+    expect((await lowered.stream.read(key, { since: published.at(-3)?.message.id as string, limit: 100 })).recovered).toBe(true);
+    await Promise.all([a.close(), b.close(), lowered.close()]);
+  });
+
+  it('drop the expired messages of a room in the same call', async () => {
+    const admin = connect();
+    const engine = createRedisEngine({ client: connect(), fanOut: false, retention: { ...retention, ttlSeconds: 1 }, presenceTimeoutMs: 60_000 });
+    const room: RoomKey = { tenantId: 'acme', room: 'expiring' };
+    const turn = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => engine.stream.publish(room, { from: 'u', payload: i, timestamp: Date.now() }, { persistent: true })));
+    await turn(12);
+    await sleep(1200);
+    await turn(3);
+    expect(await admin.zcard(new KeySpace().historyLog(room))).toBe(3);
+    await engine.close();
   });
 });
