@@ -96,14 +96,17 @@ export function createLimits(deps: LimitsDeps) {
     },
 
     /**
-     * Registers one of the user's connections, refused past MAX_CONNECTIONS_PER_USER (across instances).
+     * Registers one of the user's connections, refused past MAX_CONNECTIONS_PER_USER (across instances)
+     * with CONNECTION_LIMIT, and refused with TOKEN_REVOKED when the identity's token is revoked: the
+     * registry checks it in the same step (at the cap, the cap's refusal is the one given).
      * Every connection is registered, also without a cap: the registry is who is connected where.
      * `first`: the user had no other live connection.
      */
     async acquireConnection(identity: Identity, connectionId: string, connectedAt: number): Promise<Acquired> {
       const max = limits.maxConnectionsPerUser;
       const record = { tenantId: identity.tenantId, userId: identity.userId, connectionId, serverId: config.serverId, connectedAt };
-      const acquired = await connections.acquire(record, Math.max(0, max), Date.now());
+      const acquired = await connections.acquire(record, Math.max(0, max), Date.now(), { issuedAt: identity.issuedAt });
+      if (acquired.revoked) throw new CodedError('TOKEN_REVOKED');
       if (!acquired.held) refuse('connections_per_user', 'CONNECTION_LIMIT', `At most ${max} connections per user`);
       return acquired;
     },

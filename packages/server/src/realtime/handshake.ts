@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TENANT_ID_PATTERN } from '@intelgraph/websocket-protocol';
 import type { ProxyConnection } from '../auth/proxy.js';
-import { assertNotRevoked } from '../auth/revocation.js';
 import { CodedError, toCoded, UnavailableError } from '../errors.js';
 import { clientAddress } from '../limits/index.js';
 import { NO_ROOMS, type ConnState, type IoSocket, type RealtimeDeps } from './context.js';
@@ -50,19 +49,13 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
       }
       if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) throw new CodedError('AUTH_EXPIRED');
       if (deps.backend) await deps.backend.connect(identity, handshakeConnection(socket.id, config.serverId, address, hs.headers));
-      // The registration and the revocation read leave together, the read second: on one Redis they are one
-      // round trip (auto-pipelined, run in that order), where awaiting one before sending the other made two.
-      // A revocation recorded after the read is announced once the connection is registered, as before.
-      const acquiring = limits.acquireConnection(identity, socket.id, hs.issued);
-      const revoked = assertNotRevoked(deps.engine.revocations, identity).then(() => undefined, (err: unknown) => err);
-      const acquired = await acquiring.catch(async (err: unknown) => {
-        await revoked;
-        throw err;
-      });
-      const refusal = deps.lifecycle.accepting ? await revoked : new CodedError('SHUTTING_DOWN');
-      if (refusal !== undefined) {
+      // The registration checks the token against the user's revocation in the same step (on one Redis, in
+      // the same script as the other handshakes of this event-loop turn): CONNECTION_LIMIT or TOKEN_REVOKED.
+      // A revocation recorded after that check is announced to the connection once it is registered.
+      const acquired = await limits.acquireConnection(identity, socket.id, hs.issued);
+      if (!deps.lifecycle.accepting) {
         await limits.releaseConnection(identity, socket.id).catch(() => {});
-        throw refusal;
+        throw new CodedError('SHUTTING_DOWN');
       }
       const state: ConnState = {
         identity,

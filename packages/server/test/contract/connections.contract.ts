@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ConnectionRecord, ConnectionRegistry } from '../../src/engine/types.js';
+import type { ConnectionRecord, ConnectionRegistry, RevocationStore } from '../../src/engine/types.js';
 
 export interface ConnectionsContext {
   registry: ConnectionRegistry;
+  /** The engine's revocation store the registry checks tokens against. */
+  revocations: RevocationStore;
   close(): Promise<void>;
   /** The shared store loses every key (a Redis restarted without persistence); absent for the embedded engine. */
   wipe?(): Promise<void>;
@@ -41,6 +43,7 @@ export function connectionsContract(name: string, factory: ConnectionsFactory): 
       ...extra,
     });
     /** What a Redis restarted empty does, or, for the embedded engine, a new process. */
+    const revocationsOf = () => ctx.revocations;
     const lose = async () => {
       if (ctx.wipe) return ctx.wipe();
       await ctx.close();
@@ -88,6 +91,49 @@ export function connectionsContract(name: string, factory: ConnectionsFactory): 
       const released = await Promise.all(Array.from({ length: 100 }, (_, i) => registry.release(rec(`c${i}`), now)));
       expect(released.filter((r) => r.last).length).toBeGreaterThanOrEqual(1);
       expect(await registry.acquire(rec('again'), 1, now)).toEqual({ held: true, first: true });
+    });
+
+    it('refuses a revoked token without registering it; the cap is decided first', async () => {
+      const now = Date.now();
+      await revocationsOf().revoke(tenantId, 'alice', now, now + 60_000);
+      const revoked = { held: false, first: false, revoked: true };
+      expect(await registry.acquire(rec('c1'), 2, now, { issuedAt: now - 1000 })).toEqual(revoked);
+      // Without `iat` nothing shows the token was issued after the revocation.
+      expect(await registry.acquire(rec('c2'), 2, now, { issuedAt: undefined })).toEqual(revoked);
+      expect(await registry.list(tenantId, 'alice', now)).toEqual([]);
+      // A token issued at or after the revocation time is held, and so is a connection acquired without a token to check.
+      expect(await registry.acquire(rec('c3'), 2, now, { issuedAt: now })).toEqual({ held: true, first: true });
+      expect(await registry.acquire(rec('c4'), 2, now)).toEqual({ held: true, first: false });
+      // At the cap, a revoked token is refused for the cap.
+      expect(await registry.acquire(rec('c5'), 2, now, { issuedAt: now - 1000 })).toEqual({ held: false, first: false });
+      expect((await registry.list(tenantId, 'alice', now)).map((r) => r.connectionId)).toEqual(['c3', 'c4']);
+      // Another user's and another tenant's tokens are not revoked.
+      expect(await registry.acquire(rec('b1', 'bob'), 2, now, { issuedAt: now - 1000 })).toEqual({ held: true, first: true });
+      expect(await registry.acquire(rec('z1', 'alice', { tenantId: `${tenantId}-other` }), 2, now, { issuedAt: now - 1000 })).toEqual({ held: true, first: true });
+    });
+
+    it('decides acquires made together in turn: two at the cap hold one place, a revoked one holds none', async () => {
+      const now = Date.now();
+      await revocationsOf().revoke(tenantId, 'carol', now, now + 60_000);
+      const results = await Promise.all([
+        registry.acquire(rec('a1'), 1, now, { issuedAt: now }),
+        registry.acquire(rec('a2'), 1, now, { issuedAt: now }),
+        registry.acquire(rec('c1', 'carol'), 1, now, { issuedAt: now - 1 }),
+        registry.acquire(rec('b1', 'bob'), 0, now, { issuedAt: now }),
+        registry.acquire(rec('b2', 'bob'), 0, now),
+      ]);
+      const [a1, a2, c1, b1, b2] = results;
+      expect([a1, a2].filter((r) => r?.held)).toHaveLength(1);
+      expect([a1, a2].filter((r) => r?.first)).toHaveLength(1);
+      expect(await registry.list(tenantId, 'alice', now)).toHaveLength(1);
+      expect(c1).toEqual({ held: false, first: false, revoked: true });
+      expect(await registry.list(tenantId, 'carol', now)).toEqual([]);
+      expect([b1?.held, b2?.held]).toEqual([true, true]);
+      expect([b1, b2].filter((r) => r?.first)).toHaveLength(1);
+      // Released together, in turn: exactly the last of each user says so.
+      const held = [a1?.held ? 'a1' : 'a2'];
+      const released = await Promise.all([...held.map((id) => registry.release(rec(id), now)), registry.release(rec('b1', 'bob'), now), registry.release(rec('b2', 'bob'), now)]);
+      expect(released.map((r) => r.last)).toEqual([true, false, true]);
     });
 
     it('limits nothing with max 0, and keeps users and tenants apart', async () => {

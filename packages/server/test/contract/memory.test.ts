@@ -40,7 +40,8 @@ rateLimiterContract('memory', {
 
 connectionsContract('memory', {
   async create(staleMs) {
-    return { registry: new MemoryConnectionRegistry(staleMs), close: async () => {} };
+    const revocations = new MemoryRevocationStore();
+    return { registry: new MemoryConnectionRegistry(staleMs, revocations), revocations, close: async () => {} };
   },
 });
 

@@ -118,7 +118,14 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
   });
   connectionsContract(name, {
     async create(staleMs) {
-      return { registry: new RedisConnectionRegistry({ client: env().client, keys: keys(), staleMs }), close: async () => {}, wipe: flushAll };
+      const client = env().client;
+      const space = keys();
+      return {
+        registry: new RedisConnectionRegistry({ client, keys: space, staleMs }),
+        revocations: new RedisRevocationStore({ client, keys: space }),
+        close: async () => {},
+        wipe: flushAll,
+      };
     },
   });
   instancesContract(name, {

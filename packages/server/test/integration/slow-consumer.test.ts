@@ -42,8 +42,9 @@ describe('slow consumers', () => {
     await request(sender.socket, 'room:join', { room: 'firehose' });
     await request(reader.socket, 'room:join', { room: 'firehose' });
     await until(() => srv!.server.io.of('/').sockets.size === 3, 2000, 'three connections');
-    // Stop reading: the kernel buffers fill, then the server's own buffer grows.
-    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    // Stop reading: the kernel buffers fill, then the server's own buffer grows. `ws`'s own pause, not the
+    // TCP socket's: ws resumes the socket itself when its frame parser drains a backlog unless it is paused.
+    slow.ws.pause();
     let received = 0;
     reader.socket.on('room:message', () => received++);
     const big = 'x'.repeat(60_000);

@@ -10,10 +10,18 @@ export interface ConnectionRecord {
 }
 
 export interface Acquired {
-  /** The connection is registered (false: the user is at `max`, nothing was written). */
+  /** The connection is registered (false: the user is at `max` or the token is revoked; nothing was written). */
   held: boolean;
   /** Held, and the user has no other live connection on any instance. */
   first: boolean;
+  /** Not held because the token is revoked (only when `acquire` was given the token to check). */
+  revoked?: true;
+}
+
+/** The token a connection holds, as `acquire` checks it against the user's revocation (RevocationStore). */
+export interface TokenCheck {
+  /** The token's issued-at (ms), undefined when it has none (any revocation then refuses it). */
+  issuedAt: number | undefined;
 }
 
 export interface Released {
@@ -44,8 +52,13 @@ export interface ConnectionRegistry {
    * connections (`max` 0: no limit). Atomic: the cap holds whatever the
    * interleaving of concurrent acquires on any instances. Registering a
    * connection already registered refreshes it.
+   * With `token`, a token the engine's revocation store refuses (see `isRevoked`) is not registered:
+   * `{ held: false, first: false, revoked: true }`. The cap is decided first: a revoked token of a
+   * user at the cap is refused for the cap. On one Redis both are one script; on a Cluster the
+   * revocation key is in another slot and is read beside the script (a revoked connection is then
+   * registered for a moment and released before `acquire` answers).
    */
-  acquire(record: ConnectionRecord, max: number, now: number): Promise<Acquired>;
+  acquire(record: ConnectionRecord, max: number, now: number, token?: TokenCheck): Promise<Acquired>;
   /** Removes the connection (nothing happens when it is not registered). */
   release(record: Pick<ConnectionRecord, 'tenantId' | 'userId' | 'connectionId'>, now: number): Promise<Released>;
   /** Registers or refreshes each record (an upsert: a lost record comes back). Ignores `max`. */

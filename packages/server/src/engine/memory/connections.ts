@@ -1,4 +1,6 @@
-import type { Acquired, ConnectionRecord, ConnectionRegistry, Released, ServerReleased } from '../types.js';
+import { isRevoked } from '../../auth/revocation.js';
+import type { Acquired, ConnectionRecord, ConnectionRegistry, Released, ServerReleased, TokenCheck } from '../types.js';
+import type { MemoryRevocationStore } from './revocations.js';
 
 interface Held {
   record: ConnectionRecord;
@@ -18,14 +20,26 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
   /** tenant -> user -> connection id -> record */
   private readonly tenants = new Map<string, Map<string, Map<string, Held>>>();
 
-  constructor(private readonly staleMs = DEFAULT_CONNECTION_STALE_MS) {}
+  /** `revocations`: the store `acquire` checks a token against (the engine's); without it no token is refused. */
+  constructor(
+    private readonly staleMs = DEFAULT_CONNECTION_STALE_MS,
+    private readonly revocations?: MemoryRevocationStore,
+  ) {}
 
-  async acquire(record: ConnectionRecord, max: number, now: number): Promise<Acquired> {
+  async acquire(record: ConnectionRecord, max: number, now: number, token?: TokenCheck): Promise<Acquired> {
     const held = this.userOf(record.tenantId, record.userId, now, true) as Map<string, Held>;
     const others = held.size - (held.has(record.connectionId) ? 1 : 0);
+    // The cap first, then the revocation: the order lib/acquire.lua keeps on Redis.
     if (max > 0 && others >= max) {
       this.forgetIfEmpty(record.tenantId, record.userId);
       return { held: false, first: false };
+    }
+    if (token && this.revocations) {
+      const before = this.revocations.beforeAt(record.tenantId, record.userId, now);
+      if (before !== undefined && isRevoked(token.issuedAt, before)) {
+        this.forgetIfEmpty(record.tenantId, record.userId);
+        return { held: false, first: false, revoked: true };
+      }
     }
     held.set(record.connectionId, { record: { ...record }, seenAt: now });
     return { held: true, first: others === 0 };

@@ -32,7 +32,7 @@ export function createMemoryEngine(opts: MemoryEngineOptions): Engine & { readon
     stream,
     presence: new MemoryPresenceStore(opts.presenceTimeoutMs),
     rateLimiter,
-    connections: new MemoryConnectionRegistry(opts.connectionStaleMs),
+    connections: new MemoryConnectionRegistry(opts.connectionStaleMs, revocations),
     instances: new MemoryInstanceRegistry(),
     revocations,
     webhooks: new MemoryWebhookStore(),

@@ -14,6 +14,11 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   async revokedBefore(tenantId: string, userId: string, now: number): Promise<number | undefined> {
+    return this.beforeAt(tenantId, userId, now);
+  }
+
+  /** `revokedBefore` at once (the memory connection registry checks tokens with it in the same step). */
+  beforeAt(tenantId: string, userId: string, now: number): number | undefined {
     const r = this.byUser.get(`${tenantId}\u0000${userId}`);
     return r && r.until > now ? r.before : undefined;
   }
