@@ -4,6 +4,7 @@ import type { RedisClient } from './connection.js';
 import { KeySpace } from './keys.js';
 import { MAX_BUCKETS } from './rate-limiter.js';
 import { defineScript, type ScriptArg, type ScriptCall } from './scripts.js';
+import { TurnBatch } from './turn-batch.js';
 
 /** One message waiting for its append, as `RedisRoomStream` prepared it. */
 export interface PendingAppend {
@@ -37,19 +38,13 @@ export interface AppendBatcherOptions {
 /** Messages per script call: a turn's burst beyond it goes in several calls, in order. */
 export const BATCH_MAX = 256;
 
-interface Queued {
-  entry: PendingAppend;
-  resolve(reply: AppendReply): void;
-  reject(err: unknown): void;
-}
-
 /**
- * Appends of one event-loop turn in one script call (lua/stream-append-batch.lua). Every append
- * waits for the end of the turn's I/O (setImmediate, after every socket read of the loop iteration);
- * then a lone message takes the single-message script, several take the batch script: on a single
- * Redis all rooms and their buckets in one call, on a Cluster one call per room (a call's keys must
- * share a slot; a room's keys do, and its buckets were taken before). Calls go out in queue order on
- * the one connection, so a room's ids follow the order of its publishes.
+ * Appends of one event-loop turn in one script call (lua/stream-append-batch.lua), gathered by a
+ * TurnBatch (flushed once the turn's I/O callbacks are done, so the sends read from every socket in
+ * that poll go together). A lone message takes the single-message script, several take the batch
+ * script: on a single Redis all rooms and their buckets in one call, on a Cluster one call per room
+ * (a call's keys must share a slot; a room's keys do, and its buckets were taken before). Calls go
+ * out in queue order on the one connection, so a room's ids follow the order of its publishes.
  */
 export class AppendBatcher {
   private readonly client: RedisClient;
@@ -59,8 +54,7 @@ export class AppendBatcher {
   private readonly limited: ScriptCall[] = [];
   private readonly batch: ScriptCall;
   private readonly common: ScriptArg[];
-  private queue: Queued[] = [];
-  private scheduled = false;
+  private readonly turn: TurnBatch<PendingAppend, AppendReply>;
 
   constructor(private readonly opts: AppendBatcherOptions) {
     this.client = opts.client;
@@ -71,51 +65,43 @@ export class AppendBatcher {
     }
     this.batch = defineScript(opts.client, 'stream-append-batch.lua', 'variable');
     this.common = [opts.ttlMs, opts.maxMessages, opts.idleMs, opts.dedupeMs, opts.publish];
+    this.turn = new TurnBatch((entries) => this.run(entries), BATCH_MAX);
   }
 
   append(entry: PendingAppend): Promise<AppendReply> {
-    return new Promise<AppendReply>((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.turn.add(entry);
   }
 
-  private flush(): void {
-    const queue = this.queue;
-    this.queue = [];
-    this.scheduled = false;
-    if (!this.client.isCluster) {
-      this.send(queue);
-      return;
-    }
-    const byRoom = new Map<string, Queued[]>();
-    for (const q of queue) {
-      const room = this.keys.room(q.entry.key);
+  /** One chunk of a turn: one call on a single Redis, one per room on a Cluster; replies in the chunk's order. */
+  private async run(entries: readonly PendingAppend[]): Promise<AppendReply[]> {
+    if (!this.client.isCluster) return this.call(entries);
+    const byRoom = new Map<string, number[]>();
+    entries.forEach((e, i) => {
+      const room = this.keys.room(e.key);
       const list = byRoom.get(room);
-      if (list) list.push(q);
-      else byRoom.set(room, [q]);
-    }
-    for (const list of byRoom.values()) this.send(list);
+      if (list) list.push(i);
+      else byRoom.set(room, [i]);
+    });
+    const replies: AppendReply[] = new Array<AppendReply>(entries.length);
+    await Promise.all(
+      [...byRoom.values()].map(async (indexes) => {
+        const got = await this.call(indexes.map((i) => entries[i] as PendingAppend));
+        indexes.forEach((i, k) => (replies[i] = got[k] as AppendReply));
+      }),
+    );
+    return replies;
   }
 
-  /** Calls of at most BATCH_MAX messages, in order. */
-  private send(queue: Queued[]): void {
-    for (let i = 0; i < queue.length; i += BATCH_MAX) {
-      const part = queue.slice(i, i + BATCH_MAX);
-      if (part.length === 1) this.sendOne(part[0] as Queued);
-      else this.sendBatch(part);
-    }
+  private async call(entries: readonly PendingAppend[]): Promise<AppendReply[]> {
+    if (entries.length === 1) return [await this.callOne(entries[0] as PendingAppend)];
+    return this.callBatch(entries);
   }
 
-  private sendOne(q: Queued): void {
-    const e = q.entry;
+  private async callOne(e: PendingAppend): Promise<AppendReply> {
     const o = this.opts;
     const log = this.keys.historyLog(e.key);
     const script = e.bucketKeys.length > 0 ? (this.limited[e.bucketKeys.length] as ScriptCall) : this.single;
-    script(
+    return (await script(
       this.keys.historyMeta(e.key),
       log,
       e.dedupeKey ?? log,
@@ -132,10 +118,10 @@ export class AppendBatcher {
       o.publish ? this.keys.channel(e.key) : '',
       e.head,
       ...e.bucketArgs,
-    ).then((reply) => q.resolve(reply as AppendReply), q.reject);
+    )) as AppendReply;
   }
 
-  private sendBatch(part: Queued[]): void {
+  private async callBatch(part: readonly PendingAppend[]): Promise<AppendReply[]> {
     const roomKeys: string[] = [];
     const roomArgs: ScriptArg[] = [];
     const roomIndex = new Map<string, number>();
@@ -143,7 +129,7 @@ export class AppendBatcher {
     const extraIndex = new Map<string, number>();
     const messageArgs: ScriptArg[] = [];
     const rooms = new Set<string>();
-    for (const { entry: e } of part) rooms.add(this.keys.room(e.key));
+    for (const e of part) rooms.add(this.keys.room(e.key));
     // KEYS: the rooms' pairs first, then duplicate-window keys and buckets (numbered once the room count is known).
     const extra = (key: string): number => {
       let k = extraIndex.get(key);
@@ -154,7 +140,7 @@ export class AppendBatcher {
       }
       return k;
     };
-    for (const { entry: e } of part) {
+    for (const e of part) {
       const name = this.keys.room(e.key);
       let r = roomIndex.get(name);
       if (r === undefined) {
@@ -168,15 +154,6 @@ export class AppendBatcher {
       for (let b = 0; b < nb; b++) messageArgs.push(extra(e.bucketKeys[b] as string), e.bucketArgs[3 * b] as number, e.bucketArgs[3 * b + 1] as number, e.bucketArgs[3 * b + 2] as number);
     }
     const keys = [...roomKeys, ...extraKeys];
-    this.batch(keys.length, ...keys, ...this.common, roomIndex.size, ...roomArgs, ...messageArgs).then((replies) => {
-      const list = replies as AppendReply[];
-      part.forEach((q, i) => {
-        const reply = list[i];
-        if (reply) q.resolve(reply);
-        else q.reject(new Error('stream-append-batch.lua answered fewer messages than it was given'));
-      });
-    }, (err: unknown) => {
-      for (const q of part) q.reject(err);
-    });
+    return (await this.batch(keys.length, ...keys, ...this.common, roomIndex.size, ...roomArgs, ...messageArgs)) as AppendReply[];
   }
 }
