@@ -3,30 +3,39 @@
 -- field (unless deferWrite: the caller then writes it with its own HSET). Log members are
 -- `<expiresAtMs>|<message JSON>` scored by sequence, so expiry needs no second key; only a prefix of
 -- the log is ever dropped. Returns the new `dropped` and the log's length before pruning.
+--
+-- Three calls for a log at its cap (ZCARD, ZRANGE, ZREMRANGEBYRANK), two below it: the first ZRANGE
+-- reads the last member over the cap (its sequence is the new dropped mark) together with the oldest
+-- one kept, whose expiry is the usual answer (not expired); only when that one has expired are further
+-- ones read, 20 then 100 at a time. Everything dropped goes in one ZREMRANGEBYRANK.
 local function prune(meta, log, nowMs, max, dropped, deferWrite)
   local newDropped = dropped
   local n = redis.call('ZCARD', log)
-  if n > max then
-    local cut = redis.call('ZRANGE', log, n - max - 1, n - max - 1, 'WITHSCORES')
-    newDropped = math.max(newDropped, tonumber(cut[2]))
-    redis.call('ZREMRANGEBYRANK', log, 0, n - max - 1)
-  end
-  -- The oldest message alone first (the usual answer: not expired), then up to 100 at a time.
-  local batch = 1
-  while true do
-    local head = redis.call('ZRANGE', log, 0, batch - 1, 'WITHSCORES')
-    local expired = 0
-    for i = 1, #head, 2 do
-      local member = head[i]
-      local bar = string.find(member, '|', 1, true)
-      if tonumber(string.sub(member, 1, bar - 1)) > nowMs then break end
-      expired = expired + 1
-      newDropped = math.max(newDropped, tonumber(head[i + 1]))
+  -- cut: how many members, from the oldest, are dropped.
+  local cut = math.max(n - max, 0)
+  local from, count = cut, 1
+  if cut > 0 then from, count = cut - 1, 2 end
+  while from < n do
+    local rows = redis.call('ZRANGE', log, int(from), int(from + count - 1), 'WITHSCORES')
+    local live = false
+    for i = 1, #rows, 2 do
+      local rank = from + (i - 1) / 2
+      if rank >= cut then
+        local member = rows[i]
+        local bar = string.find(member, '|', 1, true)
+        if tonumber(string.sub(member, 1, bar - 1)) > nowMs then
+          live = true
+          break
+        end
+        cut = rank + 1
+      end
+      newDropped = math.max(newDropped, tonumber(rows[i + 1]))
     end
-    if expired > 0 then redis.call('ZREMRANGEBYRANK', log, 0, expired - 1) end
-    if expired < batch then break end
-    batch = math.min(batch * 10, 100)
+    if live then break end
+    from = from + count
+    count = math.min(count * 10, 100)
   end
+  if cut > 0 then redis.call('ZREMRANGEBYRANK', log, 0, int(cut - 1)) end
   if newDropped ~= dropped and not deferWrite then redis.call('HSET', meta, 'dropped', int(newDropped)) end
   return newDropped, n
 end

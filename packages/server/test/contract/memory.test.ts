@@ -4,7 +4,8 @@ import { MemoryRevocationStore } from '../../src/engine/memory/revocations.js';
 import { MemoryConnectionRegistry } from '../../src/engine/memory/connections.js';
 import { MemoryInstanceRegistry } from '../../src/engine/memory/instances.js';
 import { MemoryRateLimiter } from '../../src/engine/memory/rate-limiter.js';
-import type { StreamInstance } from './stream.contract.js';
+import type { StreamFactory, StreamInstance } from './stream.contract.js';
+import { streamBatchContract } from './stream-batch.contract.js';
 import { connectionsContract } from './connections.contract.js';
 import { instancesContract } from './instances.contract.js';
 import { presenceContract } from './presence.contract.js';
@@ -14,14 +15,16 @@ import { streamContract } from './stream.contract.js';
 import { webhooksContract } from './webhooks.contract.js';
 import { MemoryWebhookStore } from '../../src/engine/memory/webhooks.js';
 
-streamContract('memory', {
+const memoryStreams: StreamFactory = {
   async create(retention) {
     const engine = createMemoryEngine({ retention, presenceTimeoutMs: 60_000 });
     const a: StreamInstance = { stream: engine.stream, limiter: engine.rateLimiter, received: [] };
     engine.stream.onMessage((key, msg, except) => a.received.push({ key, msg, except }));
     return { a, b: a, close: () => engine.close(), stateHeld: async () => engine.stream.roomsHeld() };
   },
-});
+};
+streamContract('memory', memoryStreams);
+streamBatchContract('memory', memoryStreams);
 
 presenceContract('memory', {
   async create(timeoutMs) {

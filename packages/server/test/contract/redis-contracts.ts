@@ -13,7 +13,8 @@ import { instancesContract } from './instances.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { rateLimiterContract } from './rate-limiter.contract.js';
 import { revocationContract } from './revocation.contract.js';
-import { streamContract, type StreamContext, type StreamInstance } from './stream.contract.js';
+import { streamBatchContract } from './stream-batch.contract.js';
+import { streamContract, type StreamContext, type StreamFactory, type StreamInstance } from './stream.contract.js';
 import { webhooksContract } from './webhooks.contract.js';
 import { RedisWebhookStore } from '../../src/engine/redis/webhooks.js';
 
@@ -70,7 +71,7 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
   };
 
   for (const { sharded, label } of variants) {
-    streamContract(`${name}, ${label}`, {
+    const across: StreamFactory = {
       acrossInstances: true,
       async create(retention) {
         const e = env();
@@ -91,16 +92,20 @@ export function redisContracts(name: string, env: () => RedisEnv, variants: { sh
         };
         return ctx;
       },
-    });
+    };
+    streamContract(`${name}, ${label}`, across);
+    streamBatchContract(`${name}, ${label}`, across);
   }
-  streamContract(`${name}, this instance only`, {
+  const local: StreamFactory = {
     async create(retention) {
       const e = env();
       const space = keys();
       const a = streamOn(e, retention, space, false, false);
       return { a: a.inst, b: a.inst, close: async () => a.close(), wipe: flushAll, stateHeld: () => countKeys(e.masters(), space.prefix) };
     },
-  });
+  };
+  streamContract(`${name}, this instance only`, local);
+  streamBatchContract(`${name}, this instance only`, local);
   presenceContract(name, {
     async create(timeoutMs) {
       return { store: new RedisPresenceStore({ client: env().client, timeoutMs, keys: keys() }), close: async () => {}, wipe: flushAll };

@@ -1,11 +1,12 @@
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { LocalInterest } from '../interest.js';
-import { formatMessageId, newEpoch, NO_HISTORY_EPOCH, parseMessageId } from '../ids.js';
+import { formatMessageId, NO_HISTORY_EPOCH, parseMessageId } from '../ids.js';
 import { RateRefusedError, throwIfRefused } from '../rate-refused.js';
 import type { Deliver, HistoryPage, NewMessage, PublishLimits, PublishOptions, Published, RateLimiter, ReadQuery, Retention, RoomKey, RoomStream } from '../types.js';
 import { RedisOps, type ObserveLatency, type RedisClient } from './connection.js';
 import { KeySpace } from './keys.js';
-import { bucketArguments, MAX_BUCKETS } from './rate-limiter.js';
+import { AppendBatcher } from './append-batch.js';
+import { bucketArguments } from './rate-limiter.js';
 import { defineScript, type ScriptCall } from './scripts.js';
 import { envelopeHead, RoomSubscriptions } from './subscriptions.js';
 
@@ -41,10 +42,11 @@ const MIN_IDLE_MS = 60_000;
 
 /**
  * The room stream in Redis: per room a meta hash (epoch, last sequence, dropped-up-to, start) and a
- * sorted set of stored messages by sequence, written by one Lua script that also publishes the message
- * on the room's channel (see RoomSubscriptions for the delivery side). On a single Redis the publish's
- * rate-limit buckets are taken in that same script; on a Cluster the tenant's buckets and the room's
- * keys are in different slots, so the buckets are taken first, in their own script.
+ * sorted set of stored messages by sequence, written by a Lua script that also publishes each message
+ * on the room's channel (see RoomSubscriptions for the delivery side); the appends of one event-loop
+ * turn share one script call (AppendBatcher). On a single Redis the publish's rate-limit buckets are
+ * taken in that same script; on a Cluster the tenant's buckets and the room's keys are in different
+ * slots, so the buckets are taken first, in their own script.
  */
 export class RedisRoomStream implements RoomStream {
   private readonly ops: RedisOps;
@@ -53,11 +55,10 @@ export class RedisRoomStream implements RoomStream {
   private readonly limiter: RateLimiter;
   private readonly subscriptions: RoomSubscriptions | undefined;
   private readonly sharded: boolean;
-  private readonly appendScript: ScriptCall;
   private readonly readScript: ScriptCall;
   private readonly headScript: ScriptCall;
-  /** The append taking 1 to MAX_BUCKETS buckets first (index = number of buckets), on a single Redis. */
-  private readonly limitedScripts: ScriptCall[] = [];
+  /** Appends (and their buckets, on a single Redis), an event-loop turn's in one script call. */
+  private readonly appends: AppendBatcher;
   private readonly takesLimits: boolean;
   private readonly idleMs: number;
   /** Delivery to this instance's members when there is no pub/sub, of the rooms in `interest`. */
@@ -72,13 +73,19 @@ export class RedisRoomStream implements RoomStream {
     this.limiter = opts.limiter;
     this.sharded = opts.sharded ?? false;
     this.idleMs = Math.max(Math.round(opts.retention.ttlSeconds * 1000), MIN_IDLE_MS);
-    this.appendScript = defineScript(client, 'stream-append.lua', 3);
     this.readScript = defineScript(client, 'stream-read.lua', 2);
     this.headScript = defineScript(client, 'stream-head.lua', 1);
     this.takesLimits = !client.isCluster;
-    if (this.takesLimits) {
-      for (let n = 1; n <= MAX_BUCKETS; n++) this.limitedScripts[n] = defineScript(client, 'stream-append-limited.lua', 3 + n);
-    }
+    const r = opts.retention;
+    this.appends = new AppendBatcher({
+      client,
+      keys: this.keys,
+      ttlMs: Math.max(0, Math.round(r.ttlSeconds * 1000)),
+      maxMessages: Math.max(0, r.maxMessages),
+      idleMs: this.idleMs,
+      dedupeMs: Math.max(1, Math.round(r.dedupeWindowSeconds * 1000)),
+      publish: opts.subscriber ? (this.sharded ? 'SPUBLISH' : 'PUBLISH') : '',
+    });
     if (opts.subscriber) {
       this.subscriptions = new RoomSubscriptions({
         subscriber: opts.subscriber,
@@ -107,43 +114,20 @@ export class RedisRoomStream implements RoomStream {
     const message: Omit<RoomMessage, 'id'> = { room: key.room, from: msg.from, payload: msg.payload, timestamp: msg.timestamp };
     if (opts.persistent) message.persistent = true;
     if (msg.clientMessageId !== undefined) message.clientMessageId = msg.clientMessageId;
-    const r = this.retention;
-    const ttlMs = Math.max(0, Math.round(r.ttlSeconds * 1000));
-    const log = this.keys.historyLog(key);
-    const dedupe = msg.clientMessageId !== undefined && r.dedupeWindowSeconds > 0;
-    let script = this.appendScript;
-    let bucketKeys: string[] = [];
-    let bucketArgs: number[] = [];
-    let bucketIndex: number[] = [];
-    if (limits) {
-      ({ keys: bucketKeys, args: bucketArgs, index: bucketIndex } = bucketArguments(this.keys, limits.group, limits.buckets));
-      if (bucketKeys.length > 0) script = this.limitedScripts[bucketKeys.length] as ScriptCall;
-    }
-    const reply = await script(
-      this.keys.historyMeta(key),
-      log,
-      dedupe ? this.keys.dedupe(key, msg.from, msg.clientMessageId as string) : log,
-      ...bucketKeys,
-      newEpoch(),
-      JSON.stringify(message),
-      opts.persistent ? 1 : 0,
-      ttlMs,
-      Math.max(0, r.maxMessages),
-      this.idleMs,
-      dedupe ? 1 : 0,
-      Math.max(1, Math.round(r.dedupeWindowSeconds * 1000)),
-      this.subscriptions ? (this.sharded ? 'SPUBLISH' : 'PUBLISH') : '',
-      this.subscriptions ? this.keys.channel(key) : '',
-      this.subscriptions ? envelopeHead(key, opts.exceptConnectionId) : '',
-      ...bucketArgs,
-    );
-    if ((reply as number[])[0] === 2) {
-      const [, retryAfterMs, by] = reply as [number, number, number];
-      throw new RateRefusedError({ allowed: false, retryAfterMs, refusedBy: bucketIndex[by - 1] as number });
-    }
-    const [duplicate, value] = reply as [number, string];
-    if (duplicate === 1) return { message: JSON.parse(value) as RoomMessage, duplicate: true };
-    return { message: { id: value, ...message }, duplicate: false };
+    const dedupe = msg.clientMessageId !== undefined && this.retention.dedupeWindowSeconds > 0;
+    const buckets = limits ? bucketArguments(this.keys, limits.group, limits.buckets) : undefined;
+    const reply = await this.appends.append({
+      key,
+      json: JSON.stringify(message),
+      persistent: opts.persistent,
+      dedupeKey: dedupe ? this.keys.dedupe(key, msg.from, msg.clientMessageId as string) : undefined,
+      head: this.subscriptions ? envelopeHead(key, opts.exceptConnectionId) : '',
+      bucketKeys: buckets?.keys ?? [],
+      bucketArgs: buckets?.args ?? [],
+    });
+    if (reply[0] === 2) throw new RateRefusedError({ allowed: false, retryAfterMs: reply[1], refusedBy: buckets?.index[reply[2] - 1] as number });
+    if (reply[0] === 1) return { message: JSON.parse(reply[1]) as RoomMessage, duplicate: true };
+    return { message: { id: reply[1], ...message }, duplicate: false };
   }
 
   read(key: RoomKey, query: ReadQuery): Promise<HistoryPage> {
