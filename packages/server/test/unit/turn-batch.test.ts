@@ -21,16 +21,18 @@ describe('TurnBatch', () => {
     expect(runs).toEqual([[1, 2, 3]]);
   });
 
-  it('gathers calls made in separate I/O callbacks of the same turn, and not those of the next turn', async () => {
+  it('gathers calls made in separate callbacks of the same turn, and not those of the next turn', async () => {
     const { batch, runs } = recording(echo);
-    // Two timers due together run in the same timers phase, each in its own callback: one batch.
+    // Two immediates queued together run in the same check phase, each in its own callback (as the
+    // sockets' I/O callbacks of one poll do): one batch. Timers would not do: two 0 ms timers may fall
+    // in different turns on a loaded machine.
     const first = await new Promise<Promise<string>[]>((resolve) => {
       const calls: Promise<string>[] = [];
-      setTimeout(() => calls.push(batch.add(1)), 0);
-      setTimeout(() => {
+      setImmediate(() => calls.push(batch.add(1)));
+      setImmediate(() => {
         calls.push(batch.add(2));
         resolve(calls);
-      }, 0);
+      });
     });
     await Promise.all(first);
     await batch.add(3);
