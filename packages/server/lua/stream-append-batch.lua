@@ -159,20 +159,8 @@ local function trim(log, dropped, added, firstSeq)
   -- `rows` holds ranks from `from` on; those below `cut` are over the cap, the others go while expired.
   local newDropped, from, count = dropped, 0, #rows / 2
   while true do
-    local live = false
-    for i = 1, #rows, 2 do
-      local rank = from + (i - 1) / 2
-      if rank >= cut then
-        local member = rows[i]
-        local bar = string.find(member, '|', 1, true)
-        if tonumber(string.sub(member, 1, bar - 1)) > nowMs then
-          live = true
-          break
-        end
-        cut = rank + 1
-      end
-      newDropped = math.max(newDropped, tonumber(rows[i + 1]))
-    end
+    local live
+    live, cut, newDropped = scanDropped(rows, from, cut, nowMs, newDropped)
     if live or #rows < 2 * count or count == 0 then break end
     from = from + count
     count = math.min(count * 10, 100)
