@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const STORM_WORKER = fileURLToPath(new URL('../lib/storm-worker.mjs', import.meta.url));
 
-/** overloadLagMs, sessionsPerTurn (optional): OVERLOAD_LAG_MS and SESSIONS_PER_TURN of the instances (default: the server's). */
+/** overloadLagMs (optional): OVERLOAD_LAG_MS of the instances (default: the server's). */
 export const STORM_DEFAULTS = { clients: 1200, perWorker: 1500, roomSize: 10, ratePerRoom: 1, beforeMs: 5000, recoverTimeoutMs: 120_000, jitterMs: 5000, shutdownTimeoutMs: 3000 };
 export const STORM_SMOKE = { clients: 30, perWorker: 30, roomSize: 10, ratePerRoom: 2, beforeMs: 1500, recoverTimeoutMs: 60_000, jitterMs: 500, shutdownTimeoutMs: 500 };
 
@@ -38,7 +38,6 @@ async function runOnce(p, spread, opts) {
     // The publisher is in every room.
     MAX_ROOMS_PER_CONNECTION: '10000',
     ...(p.overloadLagMs !== undefined && { OVERLOAD_LAG_MS: String(p.overloadLagMs) }),
-    ...(p.sessionsPerTurn !== undefined && { SESSIONS_PER_TURN: String(p.sessionsPerTurn) }),
   };
   const servers = [];
   const workers = [];

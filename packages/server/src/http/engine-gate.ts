@@ -164,10 +164,8 @@ export function createEngineGate(deps: {
         socket.on('error', onError);
         pacer.run(() => {
           socket.off('error', onError);
-          if (socket.readable && socket.writable) return hand();
-          // The client hung up while waiting (ws would refuse the socket too): its place is free now, not at the reservation's end.
-          socket.destroy();
-          deps.withdrawSession(req);
+          if (socket.destroyed) deps.withdrawSession(req);
+          else hand();
         });
       });
     },
