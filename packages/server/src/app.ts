@@ -71,7 +71,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const refusals = new RefusalLog(logger);
   const limits = createLimits({ config, connections: engine.connections, metrics, logger, refusals });
   const http = createHttpTransport(config);
-  const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req), withdrawSession: (req) => limits.sessions.withdraw(req) });
+  const gate = createEngineGate({ config, metrics, refusals, admitSession: (req) => limits.sessions.admit(req) });
   const io = createIoServer(http, config, gate, adapter);
   const tuning = applyTransportTuning({ http, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });

@@ -8,8 +8,6 @@ export interface ConnectionsConfig {
   shutdownTimeoutMs: number;
   reconnectJitterMs: number;
   handshakeTimeoutMs: number;
-  /** New sessions handed to Engine.IO per event-loop turn (SESSIONS_PER_TURN); 0: all at once. */
-  sessionsPerTurn: number;
   maxMessageBytes: number;
   maxHttpBufferSize: number;
   writeBufferLimit: number;
@@ -27,7 +25,6 @@ export function connectionsConfig(r: Env): ConnectionsConfig {
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT,
     reconnectJitterMs: r.RECONNECT_JITTER,
     handshakeTimeoutMs: r.HANDSHAKE_TIMEOUT,
-    sessionsPerTurn: r.SESSIONS_PER_TURN,
     maxMessageBytes: r.MAX_MESSAGE_BYTES,
     // Room for the event name, the other fields and framing around one maximal payload.
     // With MAX_MESSAGE_BYTES=0 (no payload limit) packets are still bounded, at 16 MiB unless MAX_HTTP_BUFFER_SIZE says otherwise.

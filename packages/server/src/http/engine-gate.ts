@@ -5,7 +5,6 @@ import type { Metrics } from '../metrics.js';
 import { clientAddress, type SessionRefusal } from '../limits/index.js';
 import type { RefusalLog } from '../refusal-log.js';
 import { createOriginPolicy, ORIGIN_REFUSAL, refusalReadableBy, type OriginPolicy } from './origin.js';
-import { SessionPacer } from './pacing.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -86,8 +85,7 @@ export interface EngineGate {
  * only answer a bare 400 to an upgrade), logged (rate-limited) and counted in
  * `websocket_connections_rejected_total{code="ORIGIN_NOT_ALLOWED"}`. A request that opens a session is
  * then admitted by the limits (sessions per address, sessions pending authentication), or answered
- * 429/503 with Engine.IO's error shape and `Retry-After`; an admitted one is handed to Engine.IO
- * paced, at most SESSIONS_PER_TURN in one event-loop turn (`pacing.ts`). Paths under the Socket.IO path
+ * 429/503 with Engine.IO's error shape and `Retry-After`. Paths under the Socket.IO path
  * that Engine.IO does not serve (`/socket.io`, `/socket.io/x`), and upgrades anywhere else, are
  * answered 404 instead of being left open.
  */
@@ -97,12 +95,9 @@ export function createEngineGate(deps: {
   refusals: RefusalLog;
   /** Admits a new session (the limits' session guard): undefined when admitted, else the refusal to answer. */
   admitSession: (req: IncomingMessage) => SessionRefusal | undefined;
-  /** Gives back the place of an admitted session whose client left before it was set up. */
-  withdrawSession: (req: IncomingMessage) => void;
 }): EngineGate {
   const { config, metrics } = deps;
   const origins = createOriginPolicy(config);
-  const pacer = new SessionPacer(config.sessionsPerTurn);
 
   function refused(req: IncomingMessage, transport: 'polling' | 'websocket'): void {
     metrics.connectionsRejected.inc({ code: 'ORIGIN_NOT_ALLOWED' });
@@ -133,18 +128,11 @@ export function createEngineGate(deps: {
           refused(req, 'polling');
           return respond(res, refusal(req.headers.origin));
         }
-        const hand = () => {
-          for (const listener of engineRequests) listener.call(http, req, res);
-        };
         if (to === 'engine' && opensSession(req.url)) {
           const refusedSession = deps.admitSession(req);
           if (refusedSession) return respond(res, tooMany(refusedSession, req.headers.origin));
-          return pacer.run(() => {
-            if (req.socket.destroyed) deps.withdrawSession(req);
-            else hand();
-          });
         }
-        hand();
+        for (const listener of engineRequests) listener.call(http, req, res);
       });
 
       http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -153,20 +141,11 @@ export function createEngineGate(deps: {
           refused(req, 'websocket');
           return respondRawly(socket, refusal(req.headers.origin));
         }
-        const hand = () => {
-          for (const listener of engineUpgrades) listener.call(http, req, socket, head);
-        };
-        if (!opensSession(req.url)) return hand();
-        const refusedSession = deps.admitSession(req);
-        if (refusedSession) return respondRawly(socket, tooMany(refusedSession, req.headers.origin));
-        // While it waits its turn nobody else listens for this socket's errors (a reset peer must not crash the process).
-        const onError = () => socket.destroy();
-        socket.on('error', onError);
-        pacer.run(() => {
-          socket.off('error', onError);
-          if (socket.destroyed) deps.withdrawSession(req);
-          else hand();
-        });
+        if (opensSession(req.url)) {
+          const refusedSession = deps.admitSession(req);
+          if (refusedSession) return respondRawly(socket, tooMany(refusedSession, req.headers.origin));
+        }
+        for (const listener of engineUpgrades) listener.call(http, req, socket, head);
       });
     },
   };

@@ -85,14 +85,6 @@ export class SessionGuard {
     return undefined;
   }
 
-  /** An admitted handshake whose client left before its session was set up: its place is free at once. */
-  withdraw(req: IncomingMessage): void {
-    const held = this.reserved.get(req);
-    if (!held) return;
-    this.reserved.delete(req);
-    this.add(held.key, -1);
-  }
-
   /** A session opened (Engine.IO `connection`): its handshake's place is now the session's. */
   opened(session: EngineSession): void {
     const held = this.reserved.get(session.request);
