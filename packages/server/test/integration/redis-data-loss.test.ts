@@ -25,6 +25,9 @@ const env = {
   HEARTBEAT_TIMEOUT: '3000',
   MAX_CONNECTIONS_PER_USER: '2',
   RATE_LIMIT_CONNECTIONS_PER_IP_PER_SECOND: '0',
+  // The heal is watched with query:presence from alice's and bob's connections every few ms, for up to
+  // HEALED_WITHIN: that would spend their event budget, and the room:join after it would be refused.
+  RATE_LIMIT_EVENTS_PER_SECOND: '0',
 };
 
 interface Names {
