@@ -76,7 +76,7 @@ export async function createServer(options: CreateServerOptions): Promise<Realti
   const tuning = applyTransportTuning({ http, adapter: io.of('/').adapter }, { wanted: config.transportTuning, releaseHandshake: options.releaseHandshake ?? false, logger });
   const backend = config.backendAuth && createBackendAuthorization({ config: config.backendAuth, maxMessageBytes: config.maxMessageBytes, maxAnswerBytes: config.maxHttpBufferSize, metrics, logger });
   const webhooks = createWebhooks({ config: config.webhooks, serverId: config.serverId, engine, metrics, logger });
-  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, webhooks: webhooks.tap, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
+  const realtime = attachRealtime(io, { config, engine, limits, metrics, logger, refusals, verify, lifecycle, established: tuning.established, accepting: tuning.accepting, webhooks: webhooks.tap, ...(options.authorize && { authorize: options.authorize }), ...(backend && { backend }) });
   const api = createServerApi({ config, engine, control: realtime.control, metrics, logger, webhooks });
   const startedAt = Date.now();
   const routes = createHttpHandler({ config, engine, metrics, logger, lifecycle, io, startedAt, mounted: api, onPublished: webhooks.tap.published });

@@ -68,4 +68,6 @@ export interface RealtimeDeps {
   webhooks?: WebhookTap;
   /** Called once a connection is established, with every listener it keeps in place (the transport tuning's per-connection patches). */
   established?: (socket: IoSocket) => void;
+  /** Called just before a connection is accepted, its CONNECT answer not yet written (the transport tuning's). */
+  accepting?: (socket: IoSocket) => void;
 }

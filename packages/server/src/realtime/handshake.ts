@@ -68,6 +68,7 @@ export function handshakeMiddleware(deps: RealtimeDeps) {
         ...(acquired.first && { first: true as const }),
       };
       socket.data = state;
+      deps.accepting?.(socket);
       next();
     } catch (err) {
       const coded = toCoded(err);

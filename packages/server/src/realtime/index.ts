@@ -94,7 +94,9 @@ export function attachRealtime(io: IoServer, deps: RealtimeDeps): { stop(): void
     session.armExpiry(socket);
     socket.on('disconnect', onDisconnect);
 
-    socket.emit('connection:established', {
+    // To the connection's own room rather than `socket.emit`: a broadcast written in the turn of the CONNECT
+    // answer can leave with it in one write (the transport tuning's direct path); otherwise the same packet.
+    io.to(socket.id).local.emit('connection:established', {
       connectionId: socket.id,
       tenantId: s.identity.tenantId,
       userId: s.identity.userId,

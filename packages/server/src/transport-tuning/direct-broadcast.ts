@@ -124,14 +124,31 @@ export function directSocket(connection: unknown, volatile: boolean): TcpSocket 
   return tcp;
 }
 
+/** Corks `tcp` until the end of this event-loop turn: its writes until then leave in one `writev`. */
+function corkForTurn(tcp: TcpSocket): void {
+  if (tcp.writableCorked !== 0) return;
+  if (corked.length === 0) setImmediate(uncorkAll);
+  tcp.cork();
+  corked.push(tcp);
+}
+
 /** Writes `frame` to `tcp`, corked until the end of this event-loop turn (one `writev` for the turn's writes). */
 export function writeInTurn(tcp: TcpSocket, frame: Buffer): void {
-  if (tcp.writableCorked === 0) {
-    if (corked.length === 0) setImmediate(uncorkAll);
-    tcp.cork();
-    corked.push(tcp);
-  }
+  corkForTurn(tcp);
   tcp.write(frame);
+}
+
+/**
+ * A connection about to be accepted (its handshake middleware done): its TCP socket is corked for
+ * the rest of the turn, so that Socket.IO's CONNECT answer, written now through Engine.IO and ws, and
+ * the first event the server broadcasts to it in the same turn (`connection:established`, which then
+ * takes the direct path: Engine.IO has nothing buffered and ws nothing queued) leave in one write.
+ * Without it the event waits in Engine.IO's buffer until the CONNECT write's callback, and goes in a
+ * second write.
+ */
+export function accepting(connection: unknown): void {
+  const tcp = directSocket(connection, false);
+  if (tcp) corkForTurn(tcp);
 }
 
 /** Counts of deliveries by path, for tests and the bench's profiles. */
@@ -229,6 +246,9 @@ export const directBroadcast: TransportPatch = {
     }
     Object.setPrototypeOf(adapter, sub.prototype);
     return undefined;
+  },
+  accepting(socket) {
+    accepting(socket.conn);
   },
 };
 

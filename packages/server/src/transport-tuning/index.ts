@@ -22,6 +22,8 @@ export interface TransportTuning {
   readonly applied: readonly TransportPatchName[];
   /** To call once a connection is established, when all its listeners are in place. */
   established(socket: EstablishedSocket): void;
+  /** To call just before a connection is accepted (the handshake middleware's last step). */
+  accepting(socket: { readonly conn: object }): void;
 }
 
 export interface TuningOptions {
@@ -40,6 +42,7 @@ export function applyTransportTuning(server: TunedServer, options: TuningOptions
   const { logger } = options;
   const applied: TransportPatchName[] = [];
   const hooks: ((socket: EstablishedSocket) => void)[] = [];
+  const beforeAccept: NonNullable<TransportPatch['accepting']>[] = [];
   for (const patch of TRANSPORT_PATCHES) {
     if (!options.wanted.includes(patch.name)) continue;
     if (patch === handshakeRelease && !options.releaseHandshake) continue;
@@ -50,6 +53,7 @@ export function applyTransportTuning(server: TunedServer, options: TuningOptions
     }
     const hook = patch.enable(server);
     if (hook) hooks.push(hook);
+    if (patch.accepting) beforeAccept.push(patch.accepting);
     applied.push(patch.name);
   }
   logger.info({ transportTuning: applied }, `transport tuning: ${applied.length > 0 ? applied.join(', ') : 'off'}`);
@@ -57,6 +61,9 @@ export function applyTransportTuning(server: TunedServer, options: TuningOptions
     applied,
     established(socket) {
       for (const hook of hooks) hook(socket);
+    },
+    accepting(socket) {
+      for (const hook of beforeAccept) hook(socket);
     },
   };
 }

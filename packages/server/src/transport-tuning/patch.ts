@@ -43,6 +43,8 @@ export interface TransportPatch {
   check(): string | undefined;
   /** Turns the patch on for one server's connections; returns what to do to each one once established, if anything. */
   enable(server: TunedServer): ((socket: EstablishedSocket) => void) | undefined;
+  /** What to do to a connection of a server the patch is on for, just before it is accepted (its CONNECT answer not yet written). */
+  accepting?(socket: { readonly conn: object }): void;
 }
 
 /** An Engine.IO transport; on WebSocket, `socket` is ws's WebSocket. */

@@ -3,6 +3,7 @@ import { Adapter } from 'socket.io-adapter';
 import type { Server as HttpServer } from 'node:http';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { directBroadcast, directStats, textFrame } from '../../src/transport-tuning/direct-broadcast.js';
 import { closeAll, collect, connect, request, until } from '../helpers/clients.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
@@ -227,6 +228,38 @@ describe('direct broadcast', () => {
       expect(directStats.engine - before.engine).toBeGreaterThan(0);
     } finally {
       u.disconnect();
+    }
+  });
+
+  it("sends a new connection's 101 answer with its open packet in one write, and its CONNECT answer with connection:established in one more", async () => {
+    for (const tuning of ['on', 'write-batching,handshake-release,listener-compaction']) {
+      srv = await startTestServer({ TRANSPORT_TUNING: tuning });
+      const server = srv;
+      // The TCP socket of the next connection, its writes counted from the first.
+      const writes = new Promise<{ writes: number; chunks: number }>((resolve) => server.server.http.once('connection', (tcp: Tcp) => resolve(countWrites(tcp))));
+      const token = await mintToken({ sub: 'alice', tenantId: 'acme' });
+      const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+      const frames: string[] = [];
+      const established = new Promise<void>((resolve, reject) => {
+        ws.on('message', (data) => {
+          const text = data.toString();
+          frames.push(text);
+          if (text.startsWith('0')) ws.send(`40${JSON.stringify({ token })}`);
+          else if (text.startsWith('42["connection:established"')) resolve();
+          else if (text.startsWith('44')) reject(new Error(text));
+        });
+        ws.once('error', reject);
+      });
+      const seen = await writes;
+      await established;
+      expect(frames.map((f) => f.slice(0, 2))).toEqual(['0{', '40', '42']);
+      // The 101 answer with the open packet is the first write.
+      // The 101 answer with the open packet in one write (the gate corks the upgrade's turn), then the CONNECT
+      // answer with connection:established in one more (direct-broadcast), or in two without it.
+      expect(seen.writes).toBe(tuning === 'on' ? 2 : 3);
+      ws.terminate();
+      await srv.close();
+      srv = undefined;
     }
   });
 
