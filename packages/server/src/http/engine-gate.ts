@@ -145,10 +145,6 @@ export function createEngineGate(deps: {
           const refusedSession = deps.admitSession(req);
           if (refusedSession) return respondRawly(socket, tooMany(refusedSession, req.headers.origin));
         }
-        // ws writes its 101 answer and Engine.IO then its open packet, each with a write of its own: corked for
-        // the rest of the turn, they leave in one.
-        socket.cork();
-        setImmediate(() => socket.uncork());
         for (const listener of engineUpgrades) listener.call(http, req, socket, head);
       });
     },

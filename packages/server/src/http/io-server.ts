@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions } from 'socket.io';
 import type { Config } from '../config.js';
 import { SOCKET_IO_PATH, type EngineGate } from './engine-gate.js';
@@ -20,6 +20,16 @@ export function createIoServer(http: HttpServer, config: Readonly<Config>, gate:
   };
   if (adapter) options.adapter = adapter;
   const io: IoServer = new Server(http, options);
+  // Emitted for an accepted WebSocket upgrade just before ws writes its 101 answer; Engine.IO's open packet
+  // follows in the same turn, each with a write of its own. Corked until the turn ends, they leave in one.
+  // (Not earlier, at the gate: an upgrade Engine.IO refuses is answered with a write and a destroy, which
+  // would discard a corked answer.)
+  io.engine.on('headers', (_headers: unknown, req: IncomingMessage) => {
+    if (req.headers.upgrade === undefined) return;
+    const tcp = req.socket;
+    tcp.cork();
+    setImmediate(() => tcp.uncork());
+  });
   gate.install(http);
   return io;
 }

@@ -168,6 +168,10 @@ describe('origins with the default configuration (CORS_ORIGIN=http://localhost:3
     expect(refused.status).toBe(403);
     expect(refused.headers).toContain('content-type: application/json');
     expect(JSON.parse(refused.body)).toEqual(REFUSAL);
+    // An upgrade Engine.IO itself refuses (a session id it does not know) gets its answer before the close.
+    const unknown = parseResponse(await raw(server.port, `GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession HTTP/1.1\r\nHost: 127.0.0.1\r\n${UPGRADE_HEADERS}\r\n`));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toBe('Session ID unknown');
   });
 
   it('closes a keep-alive connection once it has been idle, after answering it', async () => {
