@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoomMessage } from '@intelgraph/websocket-protocol';
 import { createRedisEngine } from '../../src/engine/redis/engine.js';
 import { KeySpace } from '../../src/engine/redis/keys.js';
+import { luaSource } from '../../src/engine/redis/scripts.js';
 import type { NewMessage, PublishLimits, RoomKey } from '../../src/engine/types.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
@@ -110,5 +111,52 @@ describe('persistent publishes of one turn on one Redis', () => {
     await turn(3);
     expect(await admin.zcard(new KeySpace().historyLog(room))).toBe(3);
     await engine.close();
+  });
+});
+
+/** Holds Redis busy for `ms` (a script's loop): commands sent meanwhile queue and run in arrival order after it. */
+const BUSY = `local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2]
+repeat local t = redis.call('TIME') until t[1] * 1000000 + t[2] - t0 > tonumber(ARGV[1]) * 1000
+return 1`;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('a room after Redis has lost its scripts (restart, failover)', () => {
+  it('keeps publish order: no call is answered NOSCRIPT and retried after later calls that use scripts Redis still has', async () => {
+    const admin = connect();
+    const client = connect();
+    const a = createRedisEngine({ client, subscriber: connect(), retention, presenceTimeoutMs: 60_000 });
+    const room: RoomKey = { tenantId: 'acme', room: 'noscript' };
+    const message = (i: number): NewMessage => ({ from: 'alice', payload: { i }, timestamp: Date.now() });
+    const publish = (i: number) => a.stream.publish(room, message(i), { persistent: true });
+    // Both append scripts used: a lone message takes the single-message one, a turn of several the batch one.
+    await publish(0);
+    await Promise.all([publish(1), publish(2)]);
+    // Redis loses its scripts and the connection is made again (as after a restart or a failover);
+    // another instance has loaded the single-message script again meanwhile.
+    await admin.script('FLUSH');
+    await admin.script('LOAD', luaSource('stream-append.lua'));
+    const ready = new Promise((resolve) => client.once('ready', resolve));
+    client.disconnect(true);
+    await ready;
+    // While Redis is busy, a turn of two publishes (the batch script) and, a turn later, a lone one
+    // (the single script) queue in that order: they must run in that order.
+    const busy = admin.eval(BUSY, 0, 300);
+    await sleep(30);
+    const first = Promise.all([publish(3), publish(4)]);
+    await nextTurn();
+    await nextTurn();
+    const second = publish(5);
+    await busy;
+    const ids = [...(await first), await second].map((p) => p.message.id);
+    expect([...ids].sort()).toEqual(ids);
+    const stored = await a.stream.read(room, { limit: 10 });
+    expect(stored.messages.map((m) => (m.payload as { i: number }).i)).toEqual([0, 1, 2, 3, 4, 5]);
+    // Once run, the scripts are called by their SHA again.
+    await admin.config('RESETSTAT');
+    await Promise.all([publish(6), publish(7)]);
+    await publish(8);
+    const calls = await commandCalls(admin);
+    expect(calls.evalsha).toBe(2);
+    expect(calls.eval ?? 0).toBe(0);
   });
 });

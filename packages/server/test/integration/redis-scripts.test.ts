@@ -40,7 +40,8 @@ describe('Lua scripts on Redis: EVALSHA, EVAL once when the script cache is empt
     expect(await scriptCallsOf(() => store.revoke('acme', 'alice', now, now + 60_000))).toEqual({ evalsha: 1, eval: 0, failed: 0 });
     expect(await store.revokedBefore('acme', 'alice')).toBe(now);
 
-    // The cache emptied under the client (a restart without persistence, a failover): the hash fails with
+    // The cache emptied under a live connection (SCRIPT FLUSH; after a restart or a failover the client
+    // connects again and sends the text first, see redis-append-batch.test.ts): the hash fails with
     // NOSCRIPT, the text runs it and caches it again, and the caller sees only the answer.
     await admin.script('FLUSH');
     const later = now + 1000;

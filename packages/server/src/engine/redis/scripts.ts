@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
 import type { RedisClient } from './connection.js';
 
 /**
@@ -34,9 +36,42 @@ export type ScriptArg = string | number;
 export type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
 
 /**
- * A script of the `lua/` folder as a function: EVALSHA, and EVAL with the text when Redis answers
- * NOSCRIPT (its script cache is empty after a restart or a failover), which caches it again. Keys
- * come first in the arguments, then ARGV; with `'variable'` the first argument is the number of keys.
+ * Per client, per script (SHA), the Redis nodes known to hold it ('' for a single Redis; `host:port`
+ * on a Cluster). Forgotten when the client (re)connects and when a Cluster's topology changes: a
+ * restarted or newly promoted Redis starts with an empty script cache.
+ */
+const cachedOn = new WeakMap<RedisClient, Map<string, Set<string>>>();
+
+function scriptsOf(client: RedisClient): Map<string, Set<string>> {
+  let known = cachedOn.get(client);
+  if (!known) {
+    const map = new Map<string, Set<string>>();
+    const forget = () => map.clear();
+    client.on('ready', forget);
+    if (client.isCluster) for (const event of ['+node', '-node', 'refresh']) client.on(event, forget);
+    cachedOn.set(client, map);
+    known = map;
+  }
+  return known;
+}
+
+/** The node a call with `firstKey` goes to; undefined when it cannot be told (no key, slots not known yet). */
+function nodeOf(client: RedisClient, firstKey: ScriptArg | undefined): string | undefined {
+  if (!client.isCluster) return '';
+  if (typeof firstKey !== 'string') return undefined;
+  return (client as Cluster).slots[calculateSlot(firstKey)]?.[0];
+}
+
+/**
+ * A script of the `lua/` folder as a function. Keys come first in the arguments, then ARGV; with
+ * `'variable'` the first argument is the number of keys.
+ *
+ * A call sends EVALSHA where Redis is known to hold the script (it ran there since the connection
+ * was made), and the script's text (EVAL, which caches it) everywhere else. Relying on NOSCRIPT to
+ * learn it is missing would reorder calls: one answered NOSCRIPT goes again with the text after
+ * later calls, some of which use scripts Redis still has and run first, so two appends to a room could
+ * take their ids out of publish order. NOSCRIPT is still handled (SCRIPT FLUSH by hand): the call goes
+ * again with the text.
  *
  * Not ioredis' `defineCommand`: its auto-pipelining builds a pipeline for every event-loop turn that
  * sends a command, and a pipeline copies each defined command of its client onto itself (~1.2 µs per
@@ -47,15 +82,30 @@ export function defineScript(client: RedisClient, file: string, numberOfKeys: nu
   const lua = luaSource(file);
   const sha = createHash('sha1').update(lua).digest('hex');
   const fixedKeys = numberOfKeys === 'variable' ? undefined : numberOfKeys;
+  const known = scriptsOf(client);
   return async (...keysAndArgs) => {
     const [keys, ...rest] = fixedKeys === undefined ? keysAndArgs : [fixedKeys, ...keysAndArgs];
     if (keys === undefined) throw new Error(`script ${file}: the number of keys is missing`);
+    const node = nodeOf(client, Number(keys) > 0 ? rest[0] : undefined);
+    const nodes = known.get(sha);
+    if (node === undefined || !nodes?.has(node)) {
+      const reply = await client.eval(lua, keys, ...rest);
+      if (node !== undefined) {
+        const now = known.get(sha);
+        if (now) now.add(node);
+        else known.set(sha, new Set([node]));
+      }
+      return reply;
+    }
     try {
       return await client.evalsha(sha, keys, ...rest);
     } catch (err) {
       // Only a cache miss is retried: any other error (including one raised by the script) is the answer.
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.eval(lua, keys, ...rest);
+      nodes.delete(node);
+      const reply = await client.eval(lua, keys, ...rest);
+      nodes.add(node);
+      return reply;
     }
   };
 }
