@@ -179,3 +179,52 @@ describe('Redis engine on a Cluster whose master fails over', () => {
     console.info(`failover: delivery restored ${recoveredMs} ms after the master was killed`);
   }, 60_000);
 });
+
+describe('Redis engine on a Cluster whose node comes back with an empty script cache', () => {
+  let cluster: RedisClusterHandle;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  });
+  afterAll(async () => cluster?.stop());
+
+  it('sends each script with its text again once the connection to that node is made again, so no call there is answered NOSCRIPT', async () => {
+    const { Redis, Cluster } = await import('ioredis');
+    const client = clusterClient(cluster.startupNodes);
+    const a = instance({ client, sharded: true });
+    try {
+      const key: RoomKey = { tenantId: 'acme', room: 'scripts' };
+      // Until the client knows the slot map it cannot tell a call's node: the text goes, and is sent again once it can.
+      for (const text of ['first', 'second']) await a.engine.stream.publish(key, msg(text), { persistent: true });
+      const { master } = await slotNodes(cluster, key);
+      const admin = new Redis(master, '127.0.0.1');
+      const scriptStats = async () => {
+        const stats = await admin.info('commandstats');
+        const of = (re: RegExp) => Number(re.exec(stats)?.[1] ?? 0);
+        return { evalsha: of(/^cmdstat_evalsha:calls=(\d+)/m), failed: of(/^cmdstat_evalsha:.*\bfailed_calls=(\d+)/m), eval: of(/^cmdstat_eval:calls=(\d+)/m) };
+      };
+      try {
+        // The script has run there: called by its hash.
+        await admin.config('RESETSTAT');
+        await a.engine.stream.publish(key, msg('third'), { persistent: true });
+        expect(await scriptStats()).toEqual({ evalsha: 1, failed: 0, eval: 0 });
+        // The node forgets its scripts and the client's connection to it is made again (as when a node restarts).
+        await admin.script('FLUSH');
+        await admin.config('RESETSTAT');
+        expect(client).toBeInstanceOf(Cluster);
+        const node = client.nodes('master').find((n) => n.options.port === master);
+        if (!node) throw new Error(`no connection to the master on ${master}`);
+        // A Cluster drops a node's lost connection and makes a new one when a command needs the node.
+        const dropped = new Promise((resolve) => client.once('-node', resolve));
+        node.disconnect();
+        await dropped;
+        await a.engine.stream.publish(key, msg('fourth'), { persistent: true });
+        expect(await scriptStats()).toEqual({ evalsha: 0, failed: 0, eval: 1 });
+        expect((await a.engine.stream.read(key, { limit: 10 })).messages.map((m) => m.payload)).toEqual(['first', 'second', 'third', 'fourth']);
+      } finally {
+        admin.disconnect();
+      }
+    } finally {
+      await a.engine.close();
+    }
+  }, 60_000);
+});

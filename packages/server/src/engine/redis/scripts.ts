@@ -37,8 +37,8 @@ export type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
 
 /**
  * Per client, per script (SHA), the Redis nodes known to hold it ('' for a single Redis; `host:port`
- * on a Cluster). Forgotten when the client (re)connects and when a Cluster's topology changes: a
- * restarted or newly promoted Redis starts with an empty script cache.
+ * on a Cluster). Forgotten when the client (re)connects and when a Cluster's connections or slot map
+ * change: a restarted or newly promoted Redis starts with an empty script cache.
  */
 const cachedOn = new WeakMap<RedisClient, Map<string, Set<string>>>();
 
@@ -48,6 +48,7 @@ function scriptsOf(client: RedisClient): Map<string, Set<string>> {
     const map = new Map<string, Set<string>>();
     const forget = () => map.clear();
     client.on('ready', forget);
+    // A Cluster does not reconnect a node's connection: it drops it (-node) and makes a new one (+node).
     if (client.isCluster) for (const event of ['+node', '-node', 'refresh']) client.on(event, forget);
     cachedOn.set(client, map);
     known = map;
