@@ -138,19 +138,6 @@ export function writeInTurn(tcp: TcpSocket, frame: Buffer): void {
   tcp.write(frame);
 }
 
-/**
- * A connection about to be accepted (its handshake middleware done): its TCP socket is corked for
- * the rest of the turn, so that Socket.IO's CONNECT answer, written now through Engine.IO and ws, and
- * the first event the server broadcasts to it in the same turn (`connection:established`, which then
- * takes the direct path: Engine.IO has nothing buffered and ws nothing queued) leave in one write.
- * Without it the event waits in Engine.IO's buffer until the CONNECT write's callback, and goes in a
- * second write.
- */
-export function accepting(connection: unknown): void {
-  const tcp = directSocket(connection, false);
-  if (tcp) corkForTurn(tcp);
-}
-
 /** Counts of deliveries by path, for tests and the bench's profiles. */
 export const directStats = { direct: 0, engine: 0 };
 
@@ -247,8 +234,17 @@ export const directBroadcast: TransportPatch = {
     Object.setPrototypeOf(adapter, sub.prototype);
     return undefined;
   },
+  /**
+   * A connection about to be accepted (its handshake middleware done): its TCP socket is corked for
+   * the rest of the turn, so that Socket.IO's CONNECT answer, written now through Engine.IO and ws, and
+   * the first event the server broadcasts to it in the same turn (`connection:established`, which then
+   * takes the direct path: Engine.IO has nothing buffered and ws nothing queued) leave in one write.
+   * Without it the event waits in Engine.IO's buffer until the CONNECT write's callback, and goes in a
+   * second write.
+   */
   accepting(socket) {
-    accepting(socket.conn);
+    const tcp = directSocket(socket.conn, false);
+    if (tcp) corkForTurn(tcp);
   },
 };
 

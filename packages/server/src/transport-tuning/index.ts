@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import { directBroadcast } from './direct-broadcast.js';
 import { handshakeRelease } from './handshake-release.js';
 import { listenerCompaction } from './listener-compaction.js';
-import type { EstablishedSocket, TransportPatch, TunedServer } from './patch.js';
+import type { AcceptingSocket, EstablishedSocket, TransportPatch, TunedServer } from './patch.js';
 import { writeBatching } from './write-batching.js';
 
 export type { EstablishedSocket, TunedServer } from './patch.js';
@@ -23,7 +23,7 @@ export interface TransportTuning {
   /** To call once a connection is established, when all its listeners are in place. */
   established(socket: EstablishedSocket): void;
   /** To call just before a connection is accepted (the handshake middleware's last step). */
-  accepting(socket: { readonly conn: object }): void;
+  accepting(socket: AcceptingSocket): void;
 }
 
 export interface TuningOptions {

@@ -32,6 +32,11 @@ export interface EstablishedSocket {
   readonly handshake: { auth: object; query: object; headers: object; url: string; time: string };
 }
 
+/** What a patch reaches of a connection about to be accepted. */
+export interface AcceptingSocket {
+  readonly conn: object;
+}
+
 /**
  * One change to socket.io / engine.io / ws internals. `check` looks at the
  * installed copies (version and the shape the patch relies on); a patch whose check fails is not
@@ -44,7 +49,7 @@ export interface TransportPatch {
   /** Turns the patch on for one server's connections; returns what to do to each one once established, if anything. */
   enable(server: TunedServer): ((socket: EstablishedSocket) => void) | undefined;
   /** What to do to a connection of a server the patch is on for, just before it is accepted (its CONNECT answer not yet written). */
-  accepting?(socket: { readonly conn: object }): void;
+  accepting?(socket: AcceptingSocket): void;
 }
 
 /** An Engine.IO transport; on WebSocket, `socket` is ws's WebSocket. */

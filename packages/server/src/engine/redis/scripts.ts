@@ -88,25 +88,24 @@ export function defineScript(client: RedisClient, file: string, numberOfKeys: nu
     const [keys, ...rest] = fixedKeys === undefined ? keysAndArgs : [fixedKeys, ...keysAndArgs];
     if (keys === undefined) throw new Error(`script ${file}: the number of keys is missing`);
     const node = nodeOf(client, Number(keys) > 0 ? rest[0] : undefined);
-    const nodes = known.get(sha);
-    if (node === undefined || !nodes?.has(node)) {
+    const byText = async (): Promise<unknown> => {
       const reply = await client.eval(lua, keys, ...rest);
       if (node !== undefined) {
-        const now = known.get(sha);
-        if (now) now.add(node);
+        const nodes = known.get(sha);
+        if (nodes) nodes.add(node);
         else known.set(sha, new Set([node]));
       }
       return reply;
-    }
+    };
+    const nodes = known.get(sha);
+    if (node === undefined || !nodes?.has(node)) return byText();
     try {
       return await client.evalsha(sha, keys, ...rest);
     } catch (err) {
       // Only a cache miss is retried: any other error (including one raised by the script) is the answer.
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       nodes.delete(node);
-      const reply = await client.eval(lua, keys, ...rest);
-      nodes.add(node);
-      return reply;
+      return byText();
     }
   };
 }
