@@ -96,18 +96,25 @@ for (const engine of engines) {
         const dueNow = async () => (admin ? await admin.zcard(`${prefix}presence:due`) : 0);
         await until(async () => (await dueNow()) === 0, 5000, 'presence sweeps after the warm-up');
         const keysBefore = await keysNow();
-        const heapBefore = retainedHeap();
-        await churn(3000, 10_000);
-        // Presence marks each room for a sweep within HEARTBEAT_TIMEOUT; the sweep forgets empty rooms.
-        await until(async () => (await dueNow()) === 0, 5000, 'presence sweeps after the churn');
-        const retainedPerRoom = (retainedHeap() - heapBefore) / 10_000;
+        // Two rounds of 10,000: a leak shows in both, while a one-time allocation of the worker (a compiled
+        // function, a grown table, a client buffer) lands in one of them, so the smaller of the two is what a
+        // room leaves behind.
+        const perRoom: number[] = [];
+        for (const from of [3000, 13_000]) {
+          const heapBefore = retainedHeap();
+          await churn(from, 10_000);
+          // Presence marks each room for a sweep within HEARTBEAT_TIMEOUT; the sweep forgets empty rooms.
+          await until(async () => (await dueNow()) === 0, 5000, 'presence sweeps after the churn');
+          perRoom.push((retainedHeap() - heapBefore) / 10_000);
+        }
+        const retainedPerRoom = Math.min(...perRoom);
         // Keys the server keeps for itself (its instance record, limit buckets) may come and go; no key may be
         // left for a room, and nothing may be added per room.
         const added = (await keysNow()).filter((k) => !keysBefore.includes(k));
         expect(added.filter((k) => k.includes('churn-'))).toEqual([]);
         expect(added.length, `keys added: ${added.join(', ')}`).toBeLessThanOrEqual(2);
         // A room's history position alone used to be about 420 bytes here.
-        expect(retainedPerRoom).toBeLessThan(100);
+        expect(retainedPerRoom, `bytes per room in each round: ${perRoom.join(', ')}`).toBeLessThan(100);
       } finally {
         admin?.disconnect();
       }
