@@ -86,7 +86,10 @@ export class Connection {
   private session = 0;
   private urlIndex = 0;
   private failures = 0;
-  private restartDelay: number | undefined;
+  /** When a draining server asked this client to be gone (`system:restart`'s `reconnectIn`, as `timers.now()`). */
+  private restartAt: number | undefined;
+  /** Leaves the draining server at `restartAt`. */
+  private moveTimer: TimerHandle | undefined;
   /** A `system:error` that announced the server closing the connection: its code decides what follows. */
   private closingNotice: WebSocketClientError | undefined;
   private reconnectTimer: TimerHandle | undefined;
@@ -224,7 +227,14 @@ export class Connection {
     socket.on('connection:established', (data) => current() && this.onEstablished(socket, data));
     socket.on('system:restart', (data) => {
       if (!current()) return;
-      if (typeof data?.reconnectIn === 'number' && data.reconnectIn >= 0) this.restartDelay = data.reconnectIn;
+      const delay = data?.reconnectIn;
+      if (typeof delay === 'number' && delay >= 0 && Number.isFinite(delay)) {
+        // The server waits for its clients to go (up to its SHUTDOWN_TIMEOUT) and has told each one when: leave
+        // then, so that the drain ends as soon as everyone has moved, and the moves stay spread as the server drew them.
+        this.restartAt = this.parts.timers.now() + delay;
+        this.clearMoveTimer();
+        this.moveTimer = this.parts.timers.setTimeout(() => this.leaveDraining(socket), delay);
+      }
       this.emit('system:restart', data);
     });
     socket.on('system:error', (data) => {
@@ -273,9 +283,28 @@ export class Connection {
       return this.fail(new WebSocketClientError('AUTH_EXPIRED', 'The token expired and no getToken option was given'));
     }
     if (this.machine.state === 'connected') this.machine.setState('reconnecting', { reason: lossReason(reason) });
-    const delay = this.restartDelay;
-    this.restartDelay = undefined;
-    this.scheduleReconnect(undefined, delay);
+    // Closed by a draining server before the time it gave (its SHUTDOWN_TIMEOUT was shorter): the next attempt
+    // still waits for that time, on the next URL (the draining instance refuses new connections).
+    const restartAt = this.restartAt;
+    this.restartAt = undefined;
+    if (restartAt !== undefined) this.urlIndex++;
+    this.scheduleReconnect(undefined, restartAt === undefined ? undefined : Math.max(0, restartAt - this.parts.timers.now()));
+  }
+
+  /** `system:restart`'s time has come: leave the draining server and connect again at once, to the next URL. */
+  private leaveDraining(socket: ClientSocket): void {
+    this.moveTimer = undefined;
+    if (socket !== this.link.socket) return;
+    this.restartAt = undefined;
+    if (this.machine.state === 'connected') this.machine.setState('reconnecting', { reason: 'server restart' });
+    this.dropSocket(socket);
+    this.urlIndex++;
+    void this.openSocket();
+  }
+
+  private clearMoveTimer(): void {
+    if (this.moveTimer !== undefined) this.parts.timers.clearTimeout(this.moveTimer);
+    this.moveTimer = undefined;
   }
 
   private scheduleReconnect(retryAfterMs?: number, fixedDelay?: number): void {
@@ -332,6 +361,7 @@ export class Connection {
   /** Stops using a socket: no more events from it, its pending requests fail, timers tied to it stop. */
   private dropSocket(socket: ClientSocket): void {
     if (socket === this.link.socket) {
+      this.clearMoveTimer();
       this.link.socket = undefined;
       this.link.ready = false;
       this.parts.presence.stopHeartbeat();
@@ -346,7 +376,7 @@ export class Connection {
     this.clearReconnectTimer();
     if (this.link.socket) this.dropSocket(this.link.socket);
     this.link.ready = false;
-    this.restartDelay = undefined;
+    this.restartAt = undefined;
     this.parts.presence.stopIdleDetection();
     this.stopOnlineListener?.();
     this.stopOnlineListener = undefined;

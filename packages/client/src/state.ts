@@ -15,9 +15,10 @@ export type ConnectionState = (typeof CONNECTION_STATES)[number];
 /**
  * Why a connection that was up is gone: Socket.IO's disconnect reasons (`io server disconnect`: the
  * server closed it, e.g. token expiry or a restart; `ping timeout`; `transport close`; `transport error`;
- * `parse error`), and `resume failed` (it broke, or stopped answering, while rooms were being re-joined).
+ * `parse error`), `resume failed` (it broke, or stopped answering, while rooms were being re-joined) and
+ * `server restart` (the client left a draining server at the time its `system:restart` gave).
  */
-export const CONNECTION_LOSS_REASONS = ['io server disconnect', 'ping timeout', 'transport close', 'transport error', 'parse error', 'resume failed'] as const;
+export const CONNECTION_LOSS_REASONS = ['io server disconnect', 'ping timeout', 'transport close', 'transport error', 'parse error', 'resume failed', 'server restart'] as const;
 export type ConnectionLossReason = (typeof CONNECTION_LOSS_REASONS)[number];
 
 /**
