@@ -17,7 +17,10 @@ import { WireClient } from './wire-client.mjs';
 const now = () => performance.timeOrigin + performance.now();
 const clients = [];
 let phase = 'before';
-const hists = { before: { stable: newHist(), all: newHist() }, storm: { stable: newHist(), all: newHist() }, after: { stable: newHist(), all: newHist() } };
+// stable / all: send to receipt. toServer / fromServer: the stayed clients' latency cut at the message's
+// server timestamp (publisher to the instance accepting it; from there to the client).
+const phaseHists = () => ({ stable: newHist(), all: newHist(), toServer: newHist(), fromServer: newHist() });
+const hists = { before: phaseHists(), storm: phaseHists(), after: phaseHists() };
 const errorsByCode = {};
 let publisher;
 
@@ -65,8 +68,15 @@ async function connect(o) {
         }
         if (p.n > c.last) c.last = p.n;
         const ms = now() - p.t;
-        record(hists[phase].all, ms);
-        if (c.stable) record(hists[phase].stable, ms);
+        const h = hists[phase];
+        record(h.all, ms);
+        if (c.stable) {
+          record(h.stable, ms);
+          if (typeof m.timestamp === 'number') {
+            record(h.toServer, Math.max(0, m.timestamp - p.t));
+            record(h.fromServer, Math.max(0, ms - (m.timestamp - p.t)));
+          }
+        }
       });
       c.client.on('status:change', (state) => {
         if (phase === 'before') return;

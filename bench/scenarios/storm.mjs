@@ -149,6 +149,11 @@ async function runOnce(p, spread, opts) {
       lost,
       duplicates,
       stableLatency: { before: hist('before', 'stable'), storm: hist('storm', 'stable') },
+      // The same cut at the server's timestamp: publisher -> accepted by C, then C -> client.
+      stableSplit: {
+        before: { toServer: hist('before', 'toServer'), fromServer: hist('before', 'fromServer') },
+        storm: { toServer: hist('storm', 'toServer'), fromServer: hist('storm', 'fromServer') },
+      },
       allLatency: { before: hist('before', 'all'), storm: hist('storm', 'all'), after: hist('after', 'all') },
       stormWindowMs: tEnd - t0,
       cpu: { before: shares(u0, uBefore), storm: shares(uBefore, uStorm) },
@@ -188,6 +193,10 @@ export async function storm(params = STORM_DEFAULTS, opts = {}) {
     ['stayed connected: p99 before (ms)', withSpread.stableLatency.before.p99Ms, without.stableLatency.before.p99Ms],
     ['stayed connected: p99 during the storm (ms)', withSpread.stableLatency.storm.p99Ms, without.stableLatency.storm.p99Ms],
     ['stayed connected: p99 storm / before', withSpread.stableP99Ratio, without.stableP99Ratio],
+    ...[
+      ['stayed connected: p99 publisher -> accepted by C, before -> storm (ms)', 'toServer'],
+      ['stayed connected: p99 accepted by C -> client, before -> storm (ms)', 'fromServer'],
+    ].map(([label, part]) => [label, ...[withSpread, without].map((r) => `${r.stableSplit.before[part].p99Ms} -> ${r.stableSplit.storm[part].p99Ms}`)]),
     ...[
       ['instance left (C): % of a core, before -> storm', 'cCorePct'],
       ['instance left (C): longest loop stall during the storm (ms)', 'cLoopStallMaxMs', true],
