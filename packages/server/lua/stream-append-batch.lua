@@ -11,7 +11,7 @@
 --       On a Cluster every key is one room's (no buckets: they are taken before, in their own slot).
 -- ARGV: 1 ttlMs, 2 maxMessages, 3 idleMs, 4 dedupeMs, 5 PUBLISH | SPUBLISH | '' (no publication),
 --       6 R; per room r, ARGV[5 + 2r] epoch for a new history, ARGV[6 + 2r] channel;
---       then per message, in publish order: room r, message JSON without id (starts with `{`),
+--       then per message, in publish order: room r, message JSON without id and without its opening `{`,
 --       persistent 1|0, index in KEYS of its duplicate-window key (0: no clientMessageId), envelope head
 --       (as stream-append.lua's ARGV 11), number of buckets b, then b times: the bucket's index in
 --       KEYS, rate (tokens/s), burst, cost.
@@ -119,17 +119,24 @@ while a <= #ARGV do
     -- Never below the clock (see stream-append.lua).
     s.seq = math.max(s.seq + 1, micros)
     local id = string.format('%016d', s.seq) .. '-' .. s.epoch
-    local message = '{"id":"' .. id .. '",' .. string.sub(json, 2)
+    -- Every string a script makes costs Redis in proportion to its length (~13 ns a byte here: Lua hashes
+    -- and interns it), and the message is most of it: the message alone is made only when the duplicate
+    -- window keeps it, the stored member and the published text are each made in one concatenation.
+    local opening = '{"id":"' .. id .. '",'
+    local message = dk > 0 and opening .. json or nil
     if persistent == '1' and max > 0 then
       s.log[#s.log + 1] = int(s.seq)
-      s.log[#s.log + 1] = int(nowMs + ttlMs) .. '|' .. message
+      s.log[#s.log + 1] = message and int(nowMs + ttlMs) .. '|' .. message or int(nowMs + ttlMs) .. '|' .. opening .. json
     end
     s.appended = true
-    if dk > 0 then
+    if message then
       redis.call('SET', KEYS[dk], message, 'PX', dedupeMs)
       seen[dk] = message
     end
-    if publish ~= '' then redis.call(publish, ARGV[6 + 2 * r], head .. message .. ',"p":"' .. s.prev .. '"}') end
+    if publish ~= '' then
+      if message then redis.call(publish, ARGV[6 + 2 * r], head .. message .. ',"p":"' .. s.prev .. '"}')
+      else redis.call(publish, ARGV[6 + 2 * r], head .. opening .. json .. ',"p":"' .. s.prev .. '"}') end
+    end
     s.prev = id
     out[#out + 1] = {0, id}
   end

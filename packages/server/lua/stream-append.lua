@@ -4,7 +4,8 @@
 -- KEYS: 1 meta hash (epoch, seq, dropped, start), 2 log sorted set, 3 duplicate-window key of the
 --       sender's clientMessageId (the log key again when there is none)
 -- ARGV: 1 epoch for a new history (from the caller: math.random in scripts is seeded alike on every
---         call), 2 message JSON without id (starts with `{`), 3 persistent 1|0, 4 ttlMs,
+--         call), 2 message JSON without id and without its opening `{` (the script puts `{"id":…,` in
+--         front), 3 persistent 1|0, 4 ttlMs,
 --       5 maxMessages, 6 idleMs (key expiry), 7 has clientMessageId 1|0, 8 dedupeMs,
 --       9 PUBLISH | SPUBLISH | '' (no publication), 10 channel, 11 envelope head: the published text is
 --         head .. message .. ',"p":"<previous id>"}', the previous id being the room's id before this

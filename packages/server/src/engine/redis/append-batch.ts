@@ -9,7 +9,7 @@ import { TurnBatch } from './turn-batch.js';
 /** One message waiting for its append, as `RedisRoomStream` prepared it. */
 export interface PendingAppend {
   key: RoomKey;
-  /** The message JSON without its id (starts with `{`). */
+  /** The message JSON without its id and without its opening `{` (the script puts `{"id":…,` in front). */
   json: string;
   persistent: boolean;
   /** The duplicate-window key of its clientMessageId, when it has one and the window is on. */

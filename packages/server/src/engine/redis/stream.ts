@@ -118,7 +118,7 @@ export class RedisRoomStream implements RoomStream {
     const buckets = limits ? bucketArguments(this.keys, limits.group, limits.buckets) : undefined;
     const reply = await this.appends.append({
       key,
-      json: JSON.stringify(message),
+      json: JSON.stringify(message).slice(1),
       persistent: opts.persistent,
       dedupeKey: dedupe ? this.keys.dedupe(key, msg.from, msg.clientMessageId as string) : undefined,
       head: this.subscriptions ? envelopeHead(key, opts.exceptConnectionId) : '',
