@@ -14,9 +14,11 @@
  *   - `1/turn`: one publish at a time, each awaited (a lone message in every event-loop turn);
  *   - `10/turn`: ten publishes issued together, awaited together, again and again;
  *   - `burst`: `inFlight` publishes outstanding, each answer issuing the next (as a busy server).
- * Figures per pace: redis-server's CPU time per message (/proc), the script's µs per message and the
+ * Figures per pace: redis-server's CPU time per message (INFO cpu), the script's µs per message and the
  * calls Redis made per message (INFO commandstats, commands run by scripts included), script calls per
- * message; bare PUBLISH's CPU and µs per message; ours over bare. Prints them and writes
+ * message; bare PUBLISH's CPU and µs per message; ours over bare; and the least any script that
+ * publishes costs: a turn's PUBLISHes of the same envelope in one script call and nothing else (CPU
+ * and script µs per message, over bare). Prints them and writes
  * bench/results/redis-cost-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -75,6 +77,24 @@ try {
   const ours = (i) => stream.publish({ tenantId: 'bench', room: `room-${i % rooms}` }, { from: `conn-${i % 1000}`, payload, timestamp: Date.now() }, { persistent: true, limits: limits(i) });
   const envelope = JSON.stringify({ m: { id: '0000000000000001-abcd', room: 'room-1', from: 'conn-1', payload, timestamp: Date.now(), persistent: true }, p: '' });
   const bare = (i) => client.publish(`bare:room-${i % rooms}`, envelope);
+  // The least a script that publishes can cost: a turn's PUBLISHes of the bare envelope in one script
+  // call, nothing else (no id, no storage, no bucket). Ours pays this too, and bare PUBLISH does not.
+  const floorSha = await client.script('LOAD', "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2");
+  let turn = [];
+  const floor = (i) =>
+    new Promise((resolve, reject) => {
+      if (turn.length === 0) {
+        setImmediate(() => {
+          const batch = turn;
+          turn = [];
+          client.evalsha(floorSha, 0, ...batch.flatMap((p) => [p.channel, envelope])).then(
+            () => batch.forEach((p) => p.resolve()),
+            (err) => batch.forEach((p) => p.reject(err)),
+          );
+        });
+      }
+      turn.push({ channel: `bare:room-${i % rooms}`, resolve, reject });
+    });
 
   const paces = {
     '1/turn': async (n, fn) => {
@@ -98,13 +118,19 @@ try {
     for (const m of text.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
     return out;
   };
+  // Redis's own CPU time (getrusage, microseconds): /proc's 10 ms ticks are too coarse for a burst of cheap PUBLISHes.
+  const cpuMicros = async () => {
+    const text = await client.info('cpu');
+    const field = (name) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text)?.[1] ?? NaN);
+    return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6);
+  };
   async function measure(pace, fn) {
     await client.config('RESETSTAT');
-    const cpu0 = redis.cpuMicros();
+    const cpu0 = await cpuMicros();
     const t0 = performance.now();
     await paces[pace](messages, fn);
     const ms = performance.now() - t0;
-    const cpu = redis.cpuMicros() - cpu0;
+    const cpu = (await cpuMicros()) - cpu0;
     return { stats: await stats(), cpu, ms };
   }
 
@@ -116,16 +142,24 @@ try {
   for (const pace of Object.keys(paces)) {
     const o = await measure(pace, ours);
     const b = await measure(pace, bare);
+    const f = await measure(pace, floor);
     const scripts = ['evalsha', 'eval'].reduce((sum, k) => sum + (o.stats[k]?.calls ?? 0), 0);
     const scriptUsec = ['evalsha', 'eval'].reduce((sum, k) => sum + (o.stats[k]?.usec ?? 0), 0);
-    const inner = Object.entries(o.stats).filter(([k]) => !['evalsha', 'eval', 'info', 'config'].includes(k)).reduce((a, [, v]) => a + v.calls, 0);
+    const innerStats = Object.entries(o.stats).filter(([k]) => !['evalsha', 'eval', 'info', 'config', 'script'].includes(k));
+    const inner = innerStats.reduce((a, [, v]) => a + v.calls, 0);
+    const innerUsec = innerStats.reduce((a, [, v]) => a + v.usec, 0);
     const r = {
       pace,
       oursRedisCpuMicrosPerMessage: round(o.cpu / messages),
       bareRedisCpuMicrosPerMessage: round(b.cpu / messages),
+      floorRedisCpuMicrosPerMessage: round(f.cpu / messages),
+      floorScriptUsecPerMessage: round(((f.stats.evalsha?.usec ?? 0) + (f.stats.eval?.usec ?? 0)) / messages),
       oursScriptUsecPerMessage: round(scriptUsec / messages),
       barePublishUsecPerMessage: round(b.stats.publish.usec / messages),
       oursRedisCallsPerMessage: round(inner / messages),
+      // The script's time in the commands it calls, and the rest (the interpreter: its strings, tables, arguments).
+      oursCommandUsecPerMessage: round(innerUsec / messages),
+      oursInterpreterUsecPerMessage: round((scriptUsec - innerUsec) / messages),
       oursScriptCallsPerMessage: Math.round((scripts / messages) * 1000) / 1000,
       oursMsgsPerSec: Math.round((messages * 1000) / o.ms),
       bareMsgsPerSec: Math.round((messages * 1000) / b.ms),
@@ -134,10 +168,12 @@ try {
     };
     r.cpuOverPublish = round(r.oursRedisCpuMicrosPerMessage / r.bareRedisCpuMicrosPerMessage);
     r.commandUsecOverPublish = round(r.oursScriptUsecPerMessage / r.barePublishUsecPerMessage);
+    r.floorCpuOverPublish = round(r.floorRedisCpuMicrosPerMessage / r.bareRedisCpuMicrosPerMessage);
     results.push(r);
     process.stdout.write(
-      `${pace.padEnd(8)} ours ${r.oursRedisCpuMicrosPerMessage} µs CPU/msg (script ${r.oursScriptUsecPerMessage} µs/msg, ${r.oursRedisCallsPerMessage} calls/msg, ${r.oursScriptCallsPerMessage} script calls/msg, ${r.oursMsgsPerSec} msgs/s)` +
-        ` | bare PUBLISH ${r.bareRedisCpuMicrosPerMessage} µs CPU/msg (${r.barePublishUsecPerMessage} µs/msg, ${r.bareMsgsPerSec} msgs/s) | CPU ours/bare ${r.cpuOverPublish}\n`,
+      `${pace.padEnd(8)} ours ${r.oursRedisCpuMicrosPerMessage} µs CPU/msg (script ${r.oursScriptUsecPerMessage} µs/msg: commands ${r.oursCommandUsecPerMessage}, interpreter ${r.oursInterpreterUsecPerMessage}; ${r.oursRedisCallsPerMessage} calls/msg, ${r.oursScriptCallsPerMessage} script calls/msg, ${r.oursMsgsPerSec} msgs/s)` +
+        ` | bare PUBLISH ${r.bareRedisCpuMicrosPerMessage} µs CPU/msg (${r.barePublishUsecPerMessage} µs/msg, ${r.bareMsgsPerSec} msgs/s) | CPU ours/bare ${r.cpuOverPublish}` +
+        ` | PUBLISH from a script ${r.floorRedisCpuMicrosPerMessage} µs CPU/msg (script ${r.floorScriptUsecPerMessage} µs/msg), over bare ${r.floorCpuOverPublish}\n`,
     );
   }
   const out = { tool: 'redis-cost', startedAt: new Date().toISOString(), label, dist, revision, messages, rooms, inFlight, retention, results };
