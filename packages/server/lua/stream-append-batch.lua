@@ -143,12 +143,19 @@ while a <= #ARGV do
 end
 
 -- A room's log after this call's ZADD of `added` members (the first scored `firstSeq`), pruned as
--- lib/prune.lua does, without its ZCARD: ranks -(max + added + 1) .. -max are, when the log holds from
--- max to max + added members (a room kept at its cap: the usual case), the members over the cap and the
+-- lib/prune.lua does. One message: without its ZCARD: ranks -(max + 2) .. -max are, when the log holds
+-- from max to max + 1 members (a room kept at its cap: the usual case), the member over the cap and the
 -- oldest one kept; when it holds fewer than max, none (the oldest is then read alone). More than that
--- (the cap was lowered) takes lib/prune.lua. Returns the new `dropped` and whether the log holds only
--- what this call added (it was just created, and has no expiry yet).
+-- (the cap was lowered) takes lib/prune.lua. Several messages take lib/prune.lua at once: its ZCARD
+-- costs less than reading back every member over the cap (whole messages: a script pays for every
+-- string it makes by its length), where it reads the last one and the oldest kept alone. Returns the
+-- new `dropped` and whether the log holds only what this call added (it was just created, and has no
+-- expiry yet).
 local function trim(log, dropped, added, firstSeq)
+  if added > 1 then
+    local newDropped, n = prune(nil, log, nowMs, max, dropped, true)
+    return newDropped, n == added
+  end
   local rows = redis.call('ZRANGE', log, int(-(max + added + 1)), int(-max), 'WITHSCORES')
   local c = #rows / 2
   if c > added + 1 then
