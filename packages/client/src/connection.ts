@@ -11,6 +11,7 @@ import type { PresenceKeeper } from './presence.js';
 import type { RoomRegistry } from './rooms.js';
 import type { Sender } from './sender.js';
 import { lossReason, StateMachine, type ConnectionState } from './state.js';
+import { RestartNotice } from './restart.js';
 import type { TimerHandle, Timers } from './timers.js';
 import type { ClientSocket, RoomLeftReason, SocketFactory, Transport, WebSocketClientEvents, WebSocketClientOptions } from './types.js';
 
@@ -86,10 +87,7 @@ export class Connection {
   private session = 0;
   private urlIndex = 0;
   private failures = 0;
-  /** When a draining server asked this client to be gone (`system:restart`'s `reconnectIn`, as `timers.now()`). */
-  private restartAt: number | undefined;
-  /** Leaves the draining server at `restartAt`. */
-  private moveTimer: TimerHandle | undefined;
+  private readonly restart: RestartNotice;
   /** A `system:error` that announced the server closing the connection: its code decides what follows. */
   private closingNotice: WebSocketClientError | undefined;
   private reconnectTimer: TimerHandle | undefined;
@@ -105,6 +103,7 @@ export class Connection {
     private readonly events: ConnectionEvents,
   ) {
     this.emit = events.emit;
+    this.restart = new RestartNotice(parts.timers);
     this.machine = new StateMachine((change) => {
       parts.log.info(`connection ${change.newState}`, { from: change.oldState, reason: change.reason });
       this.emit('status:change', change.newState, change);
@@ -228,13 +227,7 @@ export class Connection {
     socket.on('system:restart', (data) => {
       if (!current()) return;
       const delay = data?.reconnectIn;
-      if (typeof delay === 'number' && delay >= 0 && Number.isFinite(delay)) {
-        // The server waits for its clients to go (up to its SHUTDOWN_TIMEOUT) and has told each one when: leave
-        // then, so that the drain ends as soon as everyone has moved, and the moves stay spread as the server drew them.
-        this.restartAt = this.parts.timers.now() + delay;
-        this.clearMoveTimer();
-        this.moveTimer = this.parts.timers.setTimeout(() => this.leaveDraining(socket), delay);
-      }
+      if (typeof delay === 'number' && delay >= 0 && Number.isFinite(delay)) this.restart.arm(delay, () => this.leaveDraining(socket));
       this.emit('system:restart', data);
     });
     socket.on('system:error', (data) => {
@@ -285,26 +278,18 @@ export class Connection {
     if (this.machine.state === 'connected') this.machine.setState('reconnecting', { reason: lossReason(reason) });
     // Closed by a draining server before the time it gave (its SHUTDOWN_TIMEOUT was shorter): the next attempt
     // still waits for that time, on the next URL (the draining instance refuses new connections).
-    const restartAt = this.restartAt;
-    this.restartAt = undefined;
-    if (restartAt !== undefined) this.urlIndex++;
-    this.scheduleReconnect(undefined, restartAt === undefined ? undefined : Math.max(0, restartAt - this.parts.timers.now()));
+    const remaining = this.restart.takeRemaining();
+    if (remaining !== undefined) this.urlIndex++;
+    this.scheduleReconnect(undefined, remaining);
   }
 
   /** `system:restart`'s time has come: leave the draining server and connect again at once, to the next URL. */
   private leaveDraining(socket: ClientSocket): void {
-    this.moveTimer = undefined;
     if (socket !== this.link.socket) return;
-    this.restartAt = undefined;
     if (this.machine.state === 'connected') this.machine.setState('reconnecting', { reason: 'server restart' });
     this.dropSocket(socket);
     this.urlIndex++;
     void this.openSocket();
-  }
-
-  private clearMoveTimer(): void {
-    if (this.moveTimer !== undefined) this.parts.timers.clearTimeout(this.moveTimer);
-    this.moveTimer = undefined;
   }
 
   private scheduleReconnect(retryAfterMs?: number, fixedDelay?: number): void {
@@ -361,7 +346,7 @@ export class Connection {
   /** Stops using a socket: no more events from it, its pending requests fail, timers tied to it stop. */
   private dropSocket(socket: ClientSocket): void {
     if (socket === this.link.socket) {
-      this.clearMoveTimer();
+      this.restart.stopTimer();
       this.link.socket = undefined;
       this.link.ready = false;
       this.parts.presence.stopHeartbeat();
@@ -376,7 +361,7 @@ export class Connection {
     this.clearReconnectTimer();
     if (this.link.socket) this.dropSocket(this.link.socket);
     this.link.ready = false;
-    this.restartAt = undefined;
+    this.restart.clear();
     this.parts.presence.stopIdleDetection();
     this.stopOnlineListener?.();
     this.stopOnlineListener = undefined;
